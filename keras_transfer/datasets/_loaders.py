@@ -29,6 +29,7 @@ _DirLike = str | os.PathLike[str] | None
 #: The four Amazon review domains, in the usual B, D, E, K order.
 AMAZON_DOMAINS: tuple[str, ...] = ("books", "dvd", "electronics", "kitchen")
 AMAZON_N_FEATURES = 5000
+_AMAZON_TEST_SIZES = {"books": 4465, "dvd": 3586, "electronics": 5681, "kitchen": 5945}
 
 
 def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -95,6 +96,8 @@ def load_amazon(
         return X, np.concatenate([p[1] for p in parts])
     path = _get(f"amazon_reviews/{key}_{split}.svmlight", data_dir, download, verify)
     X, y = R.read_svmlight(path, AMAZON_N_FEATURES)
+    n = 2000 if split == "train" else _AMAZON_TEST_SIZES[key]
+    R._check(X.shape[0] == n, path, f"{X.shape[0]} reviews, expected {n}")
     y = R.check_labels(y, path, (-1, 1))
     return X.tocsr(), (y > 0).astype(np.int64)
 
@@ -139,6 +142,7 @@ def load_mnist(
     if subset in ("5k", "all"):
         path = _get("digits/mnist/mnist_5k.csv.gz", data_dir, download, verify)
         X, y = R.read_digits_csv(path, 784)
+        R._check(len(X) == 5000, path, f"{len(X)} digits, expected 5000")
         parts.append((X.reshape(-1, 28, 28), y))
     if subset in ("t10k", "all"):
         parts.append(_mnist_t10k(data_dir, download, verify))

@@ -156,6 +156,11 @@ def read_svmlight(
     """(X CSR float32 (n, n_features), raw labels) from a zero-based svmlight file."""
     from sklearn.datasets import load_svmlight_file
 
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        _check(f.tell() > 0, path, "empty file")
+        f.seek(-1, os.SEEK_END)
+        _check(f.read(1) == b"\n", path, "last line is cut off (no final newline)")
     try:
         X, y = load_svmlight_file(
             str(path), n_features=n_features, dtype=np.float32, zero_based=True
