@@ -416,6 +416,7 @@ def test_download_from_local_server(shared, tmp_path, serve):
     D.fetch(USPS, data_dir=tmp_path, base_url=url)  # present: no new request
     assert len(_Handler.requests) == 3
     assert not list(tmp_path.rglob("*.part"))
+    assert (tmp_path / USPS).stat().st_mode & 0o444 == 0o444
     X, y = D.load_usps("test", data_dir=tmp_path)
     assert X.shape == (2007, 16, 16)
 

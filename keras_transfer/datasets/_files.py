@@ -349,6 +349,7 @@ def _download(
                     f"expected {spec.sha256}"
                 )
                 continue
+            os.chmod(tmp, 0o644)  # mkstemp creates it private
             os.replace(tmp, dest)
             st = dest.stat()
             with _LOCK:
@@ -404,8 +405,8 @@ def fetch(
     Example
     -------
     >>> from keras_transfer.datasets import fetch
-    >>> path = fetch("digits/usps/usps.mat")  # doctest: +SKIP
-    >>> path.name  # doctest: +SKIP
+    >>> path = fetch("digits/usps/usps.mat")  # downloads it if missing
+    >>> path.name
     'usps.mat'
     """
     spec = _spec(name)
