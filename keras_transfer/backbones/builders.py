@@ -1,0 +1,170 @@
+"""Named feature extractors and a way to cut a user's model into one."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Sequence
+
+import keras
+
+_BUILDERS: dict[str, Callable] = {}
+
+
+def register_backbone(name: str):
+    """Decorator: make ``builder(input_shape, **kwargs) -> keras.Model`` a name."""
+
+    def decorator(fn):
+        _BUILDERS[name] = fn
+        return fn
+
+    return decorator
+
+
+def available_backbones() -> list[str]:
+    """Names accepted by ``backbone=``.
+
+    Example:
+    >>> from keras_transfer.backbones import available_backbones
+    >>> available_backbones()
+    ['cnn', 'lenet', 'mlp']
+    """
+    return sorted(_BUILDERS)
+
+
+@register_backbone("mlp")
+def mlp(
+    input_shape: Sequence[int],
+    units: Sequence[int] = (64, 64),
+    activation: str = "relu",
+    dropout: float = 0.0,
+) -> keras.Model:
+    """A multilayer perceptron; image inputs are flattened first.
+
+    Example:
+    >>> from keras_transfer.backbones import mlp
+    >>> mlp((5,), units=(16,)).output_shape
+    (None, 16)
+    """
+    inputs = keras.Input(tuple(input_shape))
+    x = keras.layers.Flatten()(inputs) if len(input_shape) > 1 else inputs
+    for u in units:
+        x = keras.layers.Dense(int(u), activation=activation)(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout)(x)
+    return keras.Model(inputs, x, name="mlp")
+
+
+@register_backbone("lenet")
+@register_backbone("cnn")
+def lenet(
+    input_shape: Sequence[int],
+    filters: Sequence[int] = (32, 64),
+    units: int = 128,
+    dropout: float = 0.25,
+) -> keras.Model:
+    """A LeNet-style CNN for small images (MNIST, USPS), ``(H, W, C)`` inputs.
+
+    Example:
+    >>> from keras_transfer.backbones import lenet
+    >>> lenet((28, 28, 1)).output_shape
+    (None, 128)
+    """
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"The 'cnn' backbone needs images of shape (H, W, C), got {input_shape}."
+        )
+    inputs = keras.Input(tuple(input_shape))
+    x = inputs
+    for f in filters:
+        x = keras.layers.Conv2D(int(f), 5, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    x = keras.layers.Dense(int(units), activation="relu")(x)
+    return keras.Model(inputs, x, name="lenet")
+
+
+def copy_model(model):
+    """A copy of a Keras model or layer with the same weights, sharing nothing."""
+    try:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        return copy
+    except Exception:  # subclassed models: round-trip through the .keras format
+        return pickle.loads(pickle.dumps(model))
+
+
+def cut(model: keras.Model, layer_name: str) -> keras.Model:
+    """The part of a functional or Sequential model from its input to a layer.
+
+    Example:
+    >>> import keras
+    >>> from keras_transfer.backbones import cut
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="f"),
+    ...                       keras.layers.Dense(2, name="head")])
+    >>> cut(m, "f").output_shape
+    (None, 8)
+    """
+    try:
+        layer = model.get_layer(layer_name)
+    except ValueError:
+        names = [layer.name for layer in model.layers]
+        raise ValueError(
+            f"No layer named {layer_name!r} in the backbone; its layers are {names}."
+        ) from None
+    try:
+        inputs = model.inputs
+        output = layer.output
+    except (AttributeError, ValueError):
+        raise ValueError(
+            "feature_layer needs a functional or Sequential model (or a built "
+            "subclassed one with known inputs); pass feature_layer=None to use "
+            "the whole model as the feature extractor."
+        ) from None
+    return keras.Model(inputs, output, name=f"{model.name}_features")
+
+
+def build_backbone(backbone, input_shape, feature_layer=None, **kwargs):
+    """Resolve ``backbone=`` into a fresh feature-extractor model.
+
+    ``backbone`` is a registered name, a Keras model or layer (copied, with
+    its weights, so the user's object is never changed), or a callable
+    ``fn(input_shape) -> keras.Model``. With ``feature_layer`` the model is
+    cut at that layer; without it the whole model is the feature extractor.
+
+    Example:
+    >>> from keras_transfer.backbones import build_backbone
+    >>> build_backbone("mlp", (3,), units=(4,)).output_shape
+    (None, 4)
+    """
+    input_shape = tuple(input_shape)
+    if isinstance(backbone, str):
+        if backbone not in _BUILDERS:
+            raise ValueError(
+                f"Unknown backbone {backbone!r}. Use one of {available_backbones()}, "
+                "a keras.Model, or a callable input_shape -> keras.Model."
+            )
+        try:
+            model = _BUILDERS[backbone](input_shape, **kwargs)
+        except TypeError as err:
+            raise ValueError(f"Bad backbone_params for {backbone!r}: {err}") from None
+    elif isinstance(backbone, keras.layers.Layer):
+        if kwargs:
+            raise ValueError("backbone_params only apply to a named backbone.")
+        model = copy_model(backbone)
+    elif callable(backbone):
+        model = backbone(input_shape, **kwargs)
+        if not isinstance(model, keras.layers.Layer):
+            raise TypeError(
+                f"The backbone callable returned {type(model).__name__}; it must "
+                "return a keras.Model."
+            )
+    else:
+        raise TypeError(
+            "backbone must be a name, a keras.Model or a callable, got "
+            f"{type(backbone).__name__}."
+        )
+    if feature_layer is not None:
+        model = cut(model, feature_layer)
+    return model

@@ -1,0 +1,5 @@
+"""Turning what users pass into batches for ``model.fit``."""
+
+from keras_transfer.data.batches import DomainBatches, InputBatches, take_rows
+
+__all__ = ["DomainBatches", "InputBatches", "take_rows"]

@@ -1,0 +1,120 @@
+"""Batches that mix source and target rows, for ``model.fit``."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import scipy.sparse as sp
+
+
+def take_rows(X, idx):
+    """Rows ``idx`` of a NumPy array, memmap or scipy.sparse matrix, dense float32."""
+    rows = X[idx]
+    if sp.issparse(rows):
+        rows = rows.toarray()
+    return np.asarray(rows, dtype="float32")
+
+
+class DomainBatches(keras.utils.PyDataset):
+    """A Keras ``PyDataset`` of balanced source/target batches.
+
+    Every batch holds ``batch_size`` source rows and, when there is target
+    data, ``batch_size`` target rows (the smaller domain is cycled), so each
+    step sees both domains whatever their sizes. Rows are reshuffled every
+    epoch. ``X`` may be a NumPy array, a ``np.memmap`` or a scipy.sparse
+    matrix: only the rows of one batch are made dense, so large inputs are
+    never copied whole. Each batch is ``(x, {"label", "is_source"})`` with
+    ``label = -1`` on unlabelled rows.
+
+    An epoch is one pass over the larger of the two domains.
+
+    Args:
+        Xs, ys: source rows and their integer labels (``-1`` = unlabelled).
+        Xt, yt: target rows (or ``None``) and optional labels (``-1`` where
+            unlabelled; default all unlabelled).
+        batch_size: rows per domain in each batch.
+        seed: seed of the shuffling.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transfer.data import DomainBatches
+    >>> data = DomainBatches(np.zeros((10, 2)), np.zeros(10, int), np.ones((4, 2)),
+    ...                      batch_size=5, seed=0)
+    >>> x, y = data[0]
+    >>> x.shape, y["is_source"].tolist()
+    ((10, 2), [1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    """
+
+    def __init__(
+        self, Xs, ys, Xt=None, yt=None, batch_size: int = 64, seed=None, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.Xs, self.ys = Xs, np.asarray(ys, dtype="int32")
+        self.Xt = Xt
+        n_t = 0 if Xt is None else Xt.shape[0]
+        self.yt = (
+            np.full(n_t, -1, dtype="int32") if yt is None else np.asarray(yt, "int32")
+        )
+        self.batch_size = int(batch_size)
+        self.rng = np.random.default_rng(seed)
+        n_s = Xs.shape[0]
+        longest = max(n_s, n_t)
+        self.half = min(self.batch_size, longest)
+        self.n_batches = max(1, math.ceil(longest / self.half))
+        self.on_epoch_end()
+
+    def _order(self, n):
+        reps = math.ceil(self.n_batches * self.half / n)
+        return np.concatenate([self.rng.permutation(n) for _ in range(reps)])
+
+    def on_epoch_end(self):
+        self.source_order = self._order(self.Xs.shape[0])
+        self.target_order = None if self.Xt is None else self._order(self.Xt.shape[0])
+
+    def __len__(self):
+        return self.n_batches
+
+    def __getitem__(self, index):
+        lo, hi = index * self.half, (index + 1) * self.half
+        s_idx = np.sort(self.source_order[lo:hi])
+        xs = take_rows(self.Xs, s_idx)
+        labels = [self.ys[s_idx]]
+        if self.Xt is None:
+            return xs, {"label": labels[0], "is_source": np.ones(len(s_idx), "float32")}
+        t_idx = np.sort(self.target_order[lo:hi])
+        x = np.concatenate([xs, take_rows(self.Xt, t_idx)])
+        is_source = np.concatenate(
+            [np.ones(len(s_idx), "float32"), np.zeros(len(t_idx), "float32")]
+        )
+        return x, {
+            "label": np.concatenate([labels[0], self.yt[t_idx]]),
+            "is_source": is_source,
+        }
+
+
+class InputBatches(keras.utils.PyDataset):
+    """Batches of inputs only, for ``predict`` on sparse or memory-mapped X.
+
+    Example:
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from keras_transfer.data import InputBatches
+    >>> batches = InputBatches(sp.eye(5, format="csr"), batch_size=2)
+    >>> len(batches), batches[2][0].shape
+    (3, (1, 5))
+    """
+
+    def __init__(self, X, batch_size: int = 256, **kwargs):
+        super().__init__(**kwargs)
+        self.X = X
+        self.batch_size = int(batch_size)
+
+    def __len__(self):
+        return max(1, math.ceil(self.X.shape[0] / self.batch_size))
+
+    def __getitem__(self, index):
+        idx = np.arange(
+            index * self.batch_size, min((index + 1) * self.batch_size, self.X.shape[0])
+        )
+        return (take_rows(self.X, idx),)

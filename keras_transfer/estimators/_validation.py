@@ -1,0 +1,155 @@
+"""Input checks shared by the estimators: clear errors that say what to do."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
+
+MASK = -1  # label of unlabelled rows in the packed form (skada's convention)
+
+
+def check_X(estimator, X, *, reset: bool, what: str = "X"):
+    """Validate features: finite numbers, 2-D tables or image batches.
+
+    With ``reset=True`` the checks run on a shallow copy of ``estimator`` and
+    the copy's ``n_features_in_`` / ``feature_names_in_`` are returned with the
+    array, so a failing ``fit`` never leaves the estimator half-changed.
+    Returns ``(array, holder)``; arrays come back as float32 (CSR if sparse).
+    """
+    if X is None:
+        raise ValueError(f"{what} is None; pass an array of shape (n_samples, ...).")
+    if (
+        isinstance(X, (tuple, list))
+        and len(X)
+        and isinstance(X[0], np.ndarray)
+        and (np.ndim(X[0]) > 1)
+    ):
+        raise TypeError(f"{what} looks like a tuple of arrays; pass one array.")
+    ndim = X.ndim if hasattr(X, "ndim") else np.ndim(X)
+    if ndim == 1:
+        raise ValueError(
+            f"{what} is 1-D (shape {np.shape(X)}); it must be 2-D (n_samples, "
+            "n_features). Use X.reshape(-1, 1) for a single feature or "
+            "X.reshape(1, -1) for a single sample."
+        )
+    holder = copy.copy(estimator) if reset else estimator
+    try:
+        X = validate_data(
+            holder,
+            X,
+            reset=reset,
+            accept_sparse="csr",
+            allow_nd=True,
+            dtype="float32",
+            ensure_min_features=1,
+        )
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}") from None
+    if sp.issparse(X):
+        X.sort_indices()
+    return X, holder
+
+
+def check_same_shape(Xs, Xt):
+    if Xs.shape[1:] != Xt.shape[1:]:
+        raise ValueError(
+            f"Source rows have shape {Xs.shape[1:]} but target rows have shape "
+            f"{Xt.shape[1:]}: both domains must have the same features (same "
+            "columns in the same order, same image size and channels)."
+        )
+
+
+def as_image_batch(X):
+    """(n, H, W) images get a channel axis; other arrays pass unchanged."""
+    if not sp.issparse(X) and X.ndim == 3:
+        return X[..., None]
+    return X
+
+
+def is_masked(y):
+    """Rows whose label marks them unlabelled: -1, or None/NaN in object arrays."""
+    y = np.asarray(y)
+    if y.dtype.kind in "iu":
+        return y == MASK
+    if y.dtype.kind == "f":
+        return y == MASK
+    if y.dtype.kind == "b":
+        return np.zeros(y.shape, bool)
+    if y.dtype.kind == "O":
+        return np.array(
+            [
+                v is None
+                or (isinstance(v, float) and np.isnan(v))
+                or (
+                    isinstance(v, numbers.Integral)
+                    and not isinstance(v, bool)
+                    and v == MASK
+                )
+                for v in y
+            ],
+            dtype=bool,
+        )
+    return np.zeros(y.shape, bool)
+
+
+def check_labels(y, n_rows: int, what: str):
+    """A 1-D label vector of the right length, without NaN (use -1 to mask)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"{what} must be 1-D (n_samples,), got shape {y.shape}.")
+    if y.shape[0] != n_rows:
+        raise ValueError(f"{what} has {y.shape[0]} labels but its X has {n_rows} rows.")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(
+            f"{what} contains NaN or inf; mark unlabelled rows with -1 instead."
+        )
+    return y
+
+
+def encode_labels(labelled_y):
+    """classes_ and a function mapping labels to 0..k-1 (after classification checks)."""
+    check_classification_targets(labelled_y)
+    classes = np.unique(labelled_y)
+    return classes
+
+
+def encode(y, classes, mask):
+    out = np.full(y.shape[0], MASK, dtype="int32")
+    if (~mask).any():
+        values = y[~mask]
+        idx = np.searchsorted(classes, values)
+        idx = np.clip(idx, 0, len(classes) - 1)
+        unknown = classes[idx] != values
+        if unknown.any():
+            raise ValueError(
+                f"Labels {sorted(set(values[unknown].tolist()))[:5]} are not among "
+                f"the source classes {classes.tolist()}: domain adaptation needs "
+                "the same label set in both domains."
+            )
+        out[~mask] = idx
+    return out
+
+
+def check_positive_int(value, name: str, minimum: int = 1):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or (value < minimum)
+    ):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+def check_non_negative(value, name: str):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (np.isfinite(value) and value >= 0)
+    ):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")

@@ -1,0 +1,173 @@
+"""The shared scikit-learn face: validation, building, predicting, saving."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+
+import keras
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from keras_transfer.data import InputBatches
+from keras_transfer.estimators._validation import (
+    as_image_batch,
+    check_non_negative,
+    check_positive_int,
+    check_X,
+)
+
+FITTED_ATTRS = ("n_features_in_", "feature_names_in_")
+
+
+class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
+    """Common machinery of the keras_transfer classifiers.
+
+    Subclasses implement ``fit`` by building a Keras model and calling
+    :meth:`_commit` with every fitted attribute at the end, so a failed or
+    interrupted fit leaves the estimator as it was.
+    """
+
+    # ---- parameters ------------------------------------------------------------
+
+    def _check_common_params(self):
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_non_negative(self.learning_rate, "learning_rate")
+        if self.learning_rate == 0:
+            raise ValueError("learning_rate must be > 0.")
+
+    def _seed(self):
+        """An int seed (or None) from random_state; seeds Keras when set."""
+        if self.random_state is None:
+            return None
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        if isinstance(self.random_state, (int, np.integer)):
+            seed = int(self.random_state)
+        keras.utils.set_random_seed(seed)
+        return seed
+
+    def _make_optimizer(self):
+        opt = self.optimizer
+        if isinstance(opt, str):
+            try:
+                return keras.optimizers.get(
+                    {"class_name": opt, "config": {"learning_rate": self.learning_rate}}
+                )
+            except ValueError:
+                raise ValueError(
+                    f"Unknown optimizer {opt!r}; use a Keras optimizer name such as "
+                    "'adam' or 'sgd', or a keras.optimizers.Optimizer."
+                ) from None
+        if isinstance(opt, keras.optimizers.Optimizer):
+            return opt.__class__.from_config(opt.get_config())
+        raise TypeError(
+            f"optimizer must be a name or a keras.optimizers.Optimizer, got {opt!r}."
+        )
+
+    # ---- fitted state ------------------------------------------------------------
+
+    def _commit(self, holder, **fitted):
+        """Set every fitted attribute at once (drops stale ones)."""
+        for name in FITTED_ATTRS:
+            if hasattr(self, name) and not hasattr(holder, name):
+                delattr(self, name)
+        for name in FITTED_ATTRS:
+            if hasattr(holder, name):
+                setattr(self, name, getattr(holder, name))
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "model_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.non_deterministic = True
+        tags.classifier_tags.multi_label = False
+        return tags
+
+    # ---- prediction ------------------------------------------------------------
+
+    def _model_outputs(self, X, key: str = "logits"):
+        check_is_fitted(self)
+        X, _ = check_X(self, X, reset=False)
+        X = as_image_batch(X)
+        if X.shape[1:] != tuple(self.input_shape_):
+            raise ValueError(
+                f"X has rows of shape {X.shape[1:]}, but the model was fitted on "
+                f"rows of shape {tuple(self.input_shape_)}."
+            )
+        batch_size = max(self.batch_size, 256)
+        if sp.issparse(X) or isinstance(X, np.memmap):
+            out = self.model_.predict(InputBatches(X, batch_size), verbose=0)
+        else:
+            out = self.model_.predict(X, batch_size=batch_size, verbose=0)
+        return np.asarray(out[key])
+
+    def decision_function(self, X) -> np.ndarray:
+        """Raw class scores (logits), shape (n_samples, n_classes)."""
+        return self._model_outputs(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes); columns follow classes_."""
+        logits = self._model_outputs(X).astype("float64")
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels (of the same type as the labels given to fit)."""
+        return self.classes_[np.argmax(self._model_outputs(X), axis=1)]
+
+    def transform(self, X) -> np.ndarray:
+        """Features from the (adapted) feature extractor, for plots and diagnostics."""
+        return self._model_outputs(X, key="features")
+
+    # ---- persistence -------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the estimator (parameters and fitted model) to one file.
+
+        Example:
+        >>> import os, tempfile
+        >>> from keras_transfer import DomainAdaptiveClassifier
+        >>> from keras_transfer.datasets import make_rotated_moons
+        >>> Xs, ys, Xt, _ = make_rotated_moons(100, 100, random_state=0)
+        >>> clf = DomainAdaptiveClassifier(epochs=1, random_state=0).fit((Xs, ys), Xt)
+        >>> path = os.path.join(tempfile.mkdtemp(), "clf.pkl")
+        >>> clf.save(path)
+        >>> loaded = DomainAdaptiveClassifier.load(path)
+        >>> bool((loaded.predict(Xt) == clf.predict(Xt)).all())
+        True
+        """
+        path = os.fspath(path)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """Load an estimator written by :meth:`save`; clear errors on bad files."""
+        path = os.fspath(path)
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            obj = pickle.load(io.BytesIO(data))
+        except Exception as err:
+            raise ValueError(
+                f"{path} is not a readable keras_transfer estimator file (it may be "
+                f"truncated or corrupted): {type(err).__name__}: {err}"
+            ) from None
+        if not isinstance(obj, cls):
+            raise TypeError(
+                f"{path} holds a {type(obj).__name__}, not a {cls.__name__}."
+            )
+        return obj

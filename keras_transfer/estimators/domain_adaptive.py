@@ -1,0 +1,302 @@
+"""DomainAdaptiveClassifier: same labels, shifted domains, target mostly unlabelled."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from keras_transfer import schedules
+from keras_transfer.backbones import build_backbone
+from keras_transfer.data import DomainBatches
+from keras_transfer.estimators._validation import (
+    as_image_batch,
+    check_labels,
+    check_non_negative,
+    check_same_shape,
+    check_X,
+    encode,
+    encode_labels,
+    is_masked,
+)
+from keras_transfer.estimators.base import BaseTransferEstimator
+from keras_transfer.models import AdaptationModel
+from keras_transfer.strategies import get_strategy
+
+
+class DomainAdaptiveClassifier(BaseTransferEstimator):
+    """A Keras classifier adapted from a labelled source to a shifted target domain.
+
+    Two ways to call ``fit``:
+
+    * explicit: ``fit((Xs, ys), Xt)`` or ``fit(source=(Xs, ys), target=Xt)``;
+      the target may be ``(Xt, yt)`` with ``-1`` for unlabelled rows
+      (semi-supervised);
+    * packed, for ``Pipeline`` / ``GridSearchCV`` / ``cross_val_score``:
+      ``fit(X, y)`` where unlabelled target rows have ``y == -1`` (skada's
+      convention), optionally with ``sample_domain`` (> 0 source, < 0 target)
+      passed through scikit-learn metadata routing. Without it, labelled rows
+      are source and masked rows are target.
+
+    ``predict`` treats its input as target-domain data.
+
+    Args:
+        strategy: ``"dann"``, ``"source_only"``, any name in
+            ``keras_transfer.strategies.available_strategies()``, or a
+            :class:`~keras_transfer.strategies.Strategy`.
+        adaptation_weight: λ, the weight of the adaptation term (≥ 0).
+        schedule: how λ ramps over training: ``"ganin"`` (default),
+            ``"constant"``, ``"warmup"`` or a schedule object.
+        backbone: feature extractor: ``"mlp"``, ``"cnn"``, a ``keras.Model``
+            (copied with its weights) or a callable ``input_shape -> Model``.
+        feature_layer: name of the layer of ``backbone`` where features end.
+        backbone_params: keyword arguments of a named backbone builder.
+        strategy_params: keyword arguments of a named strategy.
+        epochs: passes over the larger domain.
+        batch_size: rows *per domain* in each batch (a step sees source and
+            target rows).
+        optimizer: Keras optimizer name or instance.
+        learning_rate: learning rate when ``optimizer`` is a name.
+        random_state: seed (int) for reproducible fits, or None.
+        verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 per epoch).
+        callbacks: Keras callbacks passed to ``fit``.
+
+    Example:
+    >>> from keras_transfer import DomainAdaptiveClassifier
+    >>> from keras_transfer.datasets import make_rotated_moons
+    >>> Xs, ys, Xt, yt = make_rotated_moons(300, 300, angle=30, random_state=0)
+    >>> clf = DomainAdaptiveClassifier("dann", epochs=3, random_state=0)
+    >>> clf.fit((Xs, ys), Xt).predict(Xt).shape
+    (300,)
+    """
+
+    def __init__(
+        self,
+        strategy="dann",
+        adaptation_weight: float = 1.0,
+        schedule="ganin",
+        backbone="mlp",
+        feature_layer: str | None = None,
+        backbone_params: dict | None = None,
+        strategy_params: dict | None = None,
+        epochs: int = 20,
+        batch_size: int = 64,
+        optimizer="adam",
+        learning_rate: float = 1e-3,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.strategy = strategy
+        self.adaptation_weight = adaptation_weight
+        self.schedule = schedule
+        self.backbone = backbone
+        self.feature_layer = feature_layer
+        self.backbone_params = backbone_params
+        self.strategy_params = strategy_params
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # ---- turning the two ways in into (source, target) -------------------------
+
+    def _split_inputs(self, X, y, source, target, sample_domain):
+        """Return (Xs, ys, Xt, yt) from the explicit or the packed form."""
+        explicit = source is not None or target is not None or isinstance(X, tuple)
+        if not explicit:
+            return self._unpack(X, y, sample_domain)
+        if isinstance(X, tuple):
+            if source is not None:
+                raise TypeError(
+                    "Pass the source once: fit((Xs, ys), Xt) or fit(source=...)."
+                )
+            source, target, y = X, (y if target is None else target), None
+        if y is not None or sample_domain is not None:
+            raise TypeError(
+                "In the explicit form fit((Xs, ys), Xt) pass no y or sample_domain."
+            )
+        if not (isinstance(source, (tuple, list)) and len(source) == 2):
+            raise TypeError("source must be a pair (Xs, ys) of features and labels.")
+        Xs, ys = source
+        if target is None:
+            raise ValueError(
+                "No target data: call fit((Xs, ys), Xt) with target features Xt "
+                "(unlabelled is fine)."
+            )
+        if (
+            isinstance(target, (tuple, list))
+            and len(target) == 2
+            and not np.isscalar(target[1])
+            and np.ndim(target[1]) == 1
+            and np.ndim(target[0]) >= 2
+        ):
+            Xt, yt = target
+        else:
+            Xt, yt = target, None
+        return Xs, ys, Xt, yt
+
+    def _unpack(self, X, y, sample_domain):
+        if y is None:
+            raise ValueError(
+                "fit(X, y) needs y: the labels, with -1 on unlabelled target rows; "
+                "or use the explicit form fit((Xs, ys), Xt)."
+            )
+        n = X.shape[0] if hasattr(X, "shape") else len(X)
+        y = check_labels(y, n, "y")
+        masked = is_masked(y)
+        if sample_domain is None:
+            is_target = masked
+        else:
+            sample_domain = np.asarray(sample_domain)
+            if sample_domain.shape != (n,) or np.any(sample_domain == 0):
+                raise ValueError(
+                    "sample_domain must hold one non-zero integer per row: > 0 for "
+                    "source rows, < 0 for target rows."
+                )
+            is_target = sample_domain < 0
+        src, tgt = np.flatnonzero(~is_target), np.flatnonzero(is_target)
+        take = (lambda A, i: A.iloc[i]) if hasattr(X, "iloc") else (lambda A, i: A[i])
+        Xs, Xt = take(X, src), take(X, tgt)
+        return Xs, y[src], (Xt if len(tgt) else None), (y[tgt] if len(tgt) else None)
+
+    # ---- fit ----------------------------------------------------------------------
+
+    def _check_params(self):
+        self._check_common_params()
+        check_non_negative(self.adaptation_weight, "adaptation_weight")
+        strategy = get_strategy(self.strategy, **(self.strategy_params or {}))
+        schedule = schedules.get(self.schedule)
+        return strategy, schedule
+
+    def fit(
+        self,
+        X=None,
+        y=None,
+        *,
+        source=None,
+        target=None,
+        sample_domain=None,
+        validation_data=None,
+    ):
+        """Fit on labelled source rows and (unlabelled) target rows.
+
+        Args:
+            X, y: the packed form (``y == -1`` marks unlabelled rows), or
+                ``X=(Xs, ys)`` and ``y=Xt`` for the explicit form.
+            source: ``(Xs, ys)``, keyword form.
+            target: ``Xt`` or ``(Xt, yt)`` with ``-1`` for unlabelled rows.
+            sample_domain: packed form only: > 0 source rows, < 0 target rows.
+            validation_data: optional ``(X_val, y_val)`` evaluated each epoch
+                (e.g. for ``keras.callbacks.EarlyStopping``).
+
+        Returns:
+            self
+        """
+        strategy, schedule = self._check_params()
+        Xs, ys, Xt, yt = self._split_inputs(X, y, source, target, sample_domain)
+        Xs, holder = check_X(self, Xs, reset=True, what="source X")
+        ys = check_labels(ys, Xs.shape[0], "source labels")
+        if Xt is not None:
+            Xt, _ = check_X(holder, Xt, reset=False, what="target X")
+            check_same_shape(Xs, Xt)
+            yt = None if yt is None else check_labels(yt, Xt.shape[0], "target labels")
+
+        s_mask = is_masked(ys)
+        t_mask = None if yt is None else is_masked(yt)
+        labelled = [ys[~s_mask]] + ([] if yt is None else [yt[~t_mask]])
+        labelled = np.concatenate(labelled)
+        if labelled.size == 0:
+            raise ValueError(
+                "No labelled rows: give labels for the source rows (-1 marks only "
+                "unlabelled ones)."
+            )
+        classes = encode_labels(labelled)
+        if len(classes) < 2:
+            hint = ""
+            if s_mask.any() or (t_mask is not None and t_mask.any()):
+                hint = (
+                    " (-1 marks unlabelled target rows in the packed form; if -1 is "
+                    "a real class, e.g. labels -1/+1, recode them to 0/1)"
+                )
+            raise ValueError(
+                f"Only one class ({classes[0]!r}) among the labelled rows; a "
+                f"classifier needs at least two{hint}."
+            )
+        ys_enc = encode(ys, classes, s_mask)
+        yt_enc = None if yt is None else encode(yt, classes, t_mask)
+
+        Xs, Xt = as_image_batch(Xs), (None if Xt is None else as_image_batch(Xt))
+        adaptation_weight = float(self.adaptation_weight)
+        if strategy.needs_target and Xt is None:
+            warnings.warn(
+                f"No target rows were given, so strategy {strategy.name_!r} cannot "
+                "adapt: the model is fitted with adaptation_weight=0 (plain source "
+                "training). Pass unlabelled target rows with y=-1, or use "
+                "fit((Xs, ys), Xt).",
+                UserWarning,
+                stacklevel=2,
+            )
+            adaptation_weight = 0.0
+        if not strategy.needs_target and yt_enc is not None:
+            # Source-only training still learns from labelled target rows.
+            keep = yt_enc >= 0
+            Xt, yt_enc = Xt[keep], yt_enc[keep]
+            if Xt.shape[0] == 0:
+                Xt = yt_enc = None
+        elif not strategy.needs_target:
+            Xt = None
+
+        seed = self._seed()
+        feature_extractor = build_backbone(
+            self.backbone,
+            Xs.shape[1:],
+            self.feature_layer,
+            **(self.backbone_params or {}),
+        )
+        model = AdaptationModel(
+            feature_extractor,
+            num_classes=len(classes),
+            strategy=strategy,
+            adaptation_weight=adaptation_weight,
+            schedule=schedule,
+        )
+        model.build((None, *Xs.shape[1:]))
+        batches = DomainBatches(Xs, ys_enc, Xt, yt_enc, self.batch_size, seed=seed)
+        model.set_total_steps(self.epochs * len(batches))
+        model.compile(optimizer=self._make_optimizer())
+        val = self._validation_batches(validation_data, holder, classes)
+        strategy.before_fit(
+            model,
+            DomainBatches(Xs, ys_enc, None, None, self.batch_size, seed=seed),
+            self.epochs,
+            verbose=self.verbose,
+        )
+        history = model.fit(
+            batches,
+            epochs=self.epochs,
+            verbose=self.verbose,
+            callbacks=self.callbacks,
+            validation_data=val,
+        )
+        strategy.after_fit(model, Xt)
+        return self._commit(
+            holder,
+            classes_=classes,
+            model_=model,
+            history_=dict(history.history),
+            input_shape_=tuple(Xs.shape[1:]),
+            strategy_=strategy.name_,
+        )
+
+    def _validation_batches(self, validation_data, holder, classes):
+        if validation_data is None:
+            return None
+        Xv, yv = validation_data
+        Xv, _ = check_X(holder, Xv, reset=False, what="validation X")
+        yv = check_labels(yv, Xv.shape[0], "validation labels")
+        yv_enc = encode(yv, classes, is_masked(yv))
+        return DomainBatches(as_image_batch(Xv), yv_enc, batch_size=256, seed=0)

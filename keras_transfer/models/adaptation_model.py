@@ -1,0 +1,186 @@
+"""AdaptationModel: one backend-neutral training path for every strategy."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_transfer import schedules
+from keras_transfer.strategies import Strategy, get_strategy
+
+
+@keras.saving.register_keras_serializable(package="keras_transfer")
+class AdaptationModel(keras.Model):
+    """Feature extractor + classifier head + a strategy's extra parts.
+
+    ``call`` returns a dict: ``logits`` and ``features`` always, and when
+    training also the scheduled adaptation weight ``lambda`` and whatever the
+    strategy adds. ``compute_loss`` is the masked task loss on labelled rows
+    plus the strategy's adaptation loss, so training is plain ``model.fit``
+    on every backend: progress bars, callbacks, validation data, early
+    stopping and checkpoints work as in any Keras model.
+
+    ``fit`` expects ``y`` as a dict with ``label`` (int, ``-1`` for
+    unlabelled rows) and ``is_source`` (1.0 source, 0.0 target); the
+    :class:`keras_transfer.data.DomainBatches` dataset produces it.
+
+    λ at step t is ``adaptation_weight * schedule(t / total_steps)``,
+    computed in the graph from a step counter saved with the model.
+
+    Args:
+        feature_extractor: a Keras model or layer mapping inputs to features.
+        num_classes: number of classes of the head.
+        strategy: a strategy name or :class:`Strategy` instance.
+        adaptation_weight: λ, the weight of the adaptation term.
+        schedule: a λ schedule name or instance.
+        classifier: optional head layer; default ``Dense(num_classes)``.
+
+    Example:
+    >>> import numpy as np, keras
+    >>> from keras_transfer.models import AdaptationModel
+    >>> from keras_transfer.data import DomainBatches
+    >>> features = keras.Sequential([keras.layers.Dense(8, activation="relu")])
+    >>> model = AdaptationModel(features, num_classes=2, strategy="dann")
+    >>> model.build((None, 2))
+    >>> rng = np.random.default_rng(0)
+    >>> Xs, Xt = rng.normal(size=(64, 2)), rng.normal(size=(64, 2))
+    >>> ys = (Xs[:, 0] > 0).astype(int)
+    >>> data = DomainBatches(Xs, ys, Xt, batch_size=16, seed=0)
+    >>> model.set_total_steps(2 * len(data))
+    >>> model.compile(optimizer="adam")
+    >>> history = model.fit(data, epochs=2, verbose=0)
+    >>> sorted(model.predict(Xt, verbose=0))
+    ['features', 'logits']
+    """
+
+    def __init__(
+        self,
+        feature_extractor,
+        num_classes: int,
+        strategy: str | Strategy = "source_only",
+        adaptation_weight: float = 1.0,
+        schedule="constant",
+        classifier=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.feature_extractor = feature_extractor
+        self.num_classes = int(num_classes)
+        self.strategy = (
+            get_strategy(strategy) if isinstance(strategy, str) else strategy
+        )
+        self.adaptation_weight = float(adaptation_weight)
+        self.schedule = schedules.get(schedule)
+        self.classifier = classifier or keras.layers.Dense(
+            self.num_classes, name="classifier"
+        )
+        self.step_counter = self.add_weight(
+            shape=(),
+            initializer="zeros",
+            dtype="float32",
+            trainable=False,
+            name="step_counter",
+        )
+        self.total_steps = self.add_weight(
+            shape=(),
+            initializer="ones",
+            dtype="float32",
+            trainable=False,
+            name="total_steps",
+        )
+        self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
+        self.adaptation_loss_tracker = keras.metrics.Mean(name="adaptation_loss")
+        self.lambda_tracker = keras.metrics.Mean(name="lambda")
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+
+    def build(self, input_shape):
+        if not self.feature_extractor.built:
+            self.feature_extractor.build(input_shape)
+        spec = self.feature_extractor.compute_output_spec(
+            keras.KerasTensor(input_shape)
+        )
+        features_shape = tuple(spec.shape)
+        if not self.classifier.built:
+            self.classifier.build(features_shape)
+        logits_shape = (features_shape[0], self.num_classes)
+        if not self.strategy.built:
+            self.strategy.build(features_shape, logits_shape)
+
+    def set_total_steps(self, steps: int) -> None:
+        """Set the length of training that the λ schedule spans."""
+        self.total_steps.assign(float(max(int(steps), 1)))
+        self.step_counter.assign(0.0)
+
+    def current_lambda(self):
+        progress = ops.clip(self.step_counter / self.total_steps, 0.0, 1.0)
+        return self.adaptation_weight * self.schedule(progress)
+
+    def call(self, inputs, training=False):
+        features = self.feature_extractor(inputs, training=training)
+        features = self.strategy.adapt_features(features, training=training)
+        logits = self.classifier(features, training=training)
+        outputs = {"logits": logits, "features": features}
+        if training:
+            lam = ops.cast(self.current_lambda(), features.dtype)
+            self.step_counter.assign_add(1.0)
+            outputs.update(self.strategy(features, logits, lam, training=True))
+            outputs["lambda"] = lam
+        return outputs
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        labels = ops.reshape(ops.cast(y["label"], "int32"), (-1,))
+        logits = ops.cast(y_pred["logits"], "float32")
+        labelled = ops.cast(labels >= 0, "float32")
+        if sample_weight is not None:
+            labelled = labelled * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+        safe_labels = ops.where(labels >= 0, labels, 0)
+        per_row = keras.losses.sparse_categorical_crossentropy(
+            safe_labels, logits, from_logits=True
+        )
+        n_labelled = ops.maximum(ops.sum(labelled), 1.0)
+        task_loss = ops.sum(per_row * labelled) / n_labelled
+        correct = ops.cast(ops.argmax(logits, axis=-1) == safe_labels, "float32")
+        self.task_loss_tracker.update_state(task_loss)
+        self.accuracy_tracker.update_state(ops.sum(correct * labelled) / n_labelled)
+        total = task_loss
+        if training and "lambda" in y_pred:
+            batch = {
+                "features": y_pred["features"],
+                "logits": y_pred["logits"],
+                "lambda": y_pred["lambda"],
+                "is_source": ops.reshape(ops.cast(y["is_source"], "float32"), (-1,)),
+                "labels": labels,
+            }
+            adaptation = ops.cast(
+                self.strategy.adaptation_loss(y_pred, batch), "float32"
+            )
+            self.adaptation_loss_tracker.update_state(adaptation)
+            self.lambda_tracker.update_state(ops.cast(y_pred["lambda"], "float32"))
+            total = total + adaptation
+        if self.losses:
+            total = total + ops.sum(self.losses)
+        return total
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "feature_extractor": keras.saving.serialize_keras_object(
+                self.feature_extractor
+            ),
+            "num_classes": self.num_classes,
+            "strategy": keras.saving.serialize_keras_object(self.strategy),
+            "adaptation_weight": self.adaptation_weight,
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "classifier": keras.saving.serialize_keras_object(self.classifier),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("feature_extractor", "strategy", "schedule", "classifier"):
+            config[key] = keras.saving.deserialize_keras_object(
+                config[key], custom_objects=custom_objects
+            )
+        return cls(**config)

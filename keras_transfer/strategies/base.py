@@ -1,0 +1,125 @@
+"""The strategy interface: extra sub-layers plus an adaptation loss."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class Strategy(keras.layers.Layer):
+    """Base class of domain-adaptation strategies.
+
+    A strategy is a Keras layer owning whatever extra parts a method needs (a
+    domain discriminator, a critic, ...). The :class:`AdaptationModel` calls it
+    in its forward pass during training and adds its loss to the task loss::
+
+        outputs = strategy(features, logits, lam, training=True)   # a dict
+        loss = task_loss + strategy.adaptation_loss(outputs, batch)
+
+    ``batch`` is a dict of tensors: ``features``, ``logits``, ``lambda``
+    (the scheduled adaptation weight, a scalar), ``is_source`` (1.0 for
+    source rows, 0.0 for target rows) and ``labels`` (int, ``-1`` where
+    unlabelled). Each strategy decides where λ enters (a gradient-reversal
+    factor or a loss weight). Losses must be written with ``keras.ops`` and
+    with per-row weights rather than boolean indexing, so they compile under
+    ``jax.jit``, ``tf.function`` and ``torch``.
+
+    Hooks (all optional): ``adapt_features`` maps backbone features before
+    the head (residual adapters), ``before_fit`` runs before the main fit
+    (a teacher, a source pre-training), ``after_fit`` after it (AdaBN).
+
+    Class attributes:
+        name: the name users type (``strategy="dann"``).
+        needs_target: whether batches must carry target rows.
+    """
+
+    name_: str = "base"
+    needs_target: bool = True
+
+    def build(self, features_shape, logits_shape):
+        pass
+
+    def adapt_features(self, features, training=False):
+        """Map backbone features before the head (identity; adapters override)."""
+        return features
+
+    def before_fit(self, model, source_batches, epochs: int, verbose=0) -> None:
+        """Hook run once before the main ``model.fit`` (e.g. train a teacher).
+
+        ``source_batches`` yields source rows only; ``model`` is built and
+        compiled. Default: nothing.
+        """
+
+    def after_fit(self, model, target_X) -> None:
+        """Hook run once after the main ``model.fit`` (e.g. re-estimate BN stats)."""
+
+    def call(self, features, logits, lam, training=False):
+        return {}
+
+    def adaptation_loss(self, outputs: dict, batch: dict):
+        return ops.zeros((), dtype="float32")
+
+
+_REGISTRY: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(name: str):
+    """Class decorator: make a strategy available under ``name``.
+
+    Also registers the class with Keras serialization, so models using it
+    save to ``.keras`` and pickle.
+
+    Example:
+    >>> from keras_transfer.strategies import Strategy, register_strategy
+    >>> @register_strategy("my_noop")
+    ... class NoOp(Strategy):
+    ...     needs_target = False
+    >>> from keras_transfer.strategies import get_strategy
+    >>> type(get_strategy("my_noop")).__name__
+    'NoOp'
+    """
+
+    def decorator(cls):
+        key = name.lower()
+        cls.name_ = key
+        _REGISTRY[key] = cls
+        return keras.saving.register_keras_serializable(package="keras_transfer")(cls)
+
+    return decorator
+
+
+def available_strategies() -> list[str]:
+    """Names accepted by ``strategy=``.
+
+    Example:
+    >>> from keras_transfer.strategies import available_strategies
+    >>> "dann" in available_strategies()
+    True
+    """
+    return sorted(_REGISTRY)
+
+
+def get_strategy(identifier, **kwargs) -> Strategy:
+    """Return a fresh strategy from a name or a :class:`Strategy` instance.
+
+    Example:
+    >>> from keras_transfer.strategies import get_strategy
+    >>> get_strategy("dann").name_
+    'dann'
+    """
+    if isinstance(identifier, Strategy):
+        if kwargs:
+            raise ValueError("strategy_params only apply to a strategy name.")
+        # A fresh copy: the same object must not be shared by two models.
+        return type(identifier).from_config(identifier.get_config())
+    if isinstance(identifier, str) and identifier.lower() in _REGISTRY:
+        try:
+            return _REGISTRY[identifier.lower()](**kwargs)
+        except TypeError as err:
+            raise ValueError(
+                f"Bad strategy_params for {identifier!r}: {err}."
+            ) from None
+    raise ValueError(
+        f"Unknown strategy {identifier!r}. Use one of {available_strategies()} "
+        "or a keras_transfer.strategies.Strategy instance."
+    )
