@@ -114,7 +114,7 @@ def check_labels(y, n_rows: int, what: str):
 
 
 def encode_labels(labelled_y):
-    """classes_ and a function mapping labels to 0..k-1 (after classification checks)."""
+    """The sorted classes of the labelled rows (after classification checks)."""
     check_classification_targets(labelled_y)
     classes = np.unique(labelled_y)
     return classes

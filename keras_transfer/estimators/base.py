@@ -116,7 +116,7 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         return self._model_outputs(X)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes); columns follow classes_."""
+        """Class probabilities (n_samples, n_classes), columns in classes_ order."""
         logits = self._model_outputs(X).astype("float64")
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
