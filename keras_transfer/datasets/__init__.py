@@ -38,6 +38,7 @@ from ._loaders import (
 )
 from ._readers import DataFileError
 from ._toy import load_digits_shift, make_rotated_moons
+from .tfds import TFDS_PREFIX, is_tfds_name, load_tfds, parse_tfds_name  # noqa: F401
 
 __all__ = [
     "AMAZON_DOMAINS",
