@@ -1,0 +1,345 @@
+"""The keras-transfer command line: called in-process through main([...]).
+
+One test runs the installed console script in a subprocess; everything else
+calls ``main`` with tiny data and 1-2 epochs, on the process's backend.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_transfer.cli import CLIError, build_parser, main, read_csv, read_data
+from keras_transfer.datasets import load_digits_shift, make_rotated_moons
+
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def run(capture, *argv):
+    """main(argv) -> (exit code, stdout, stderr); capture is capsys or capfd."""
+    code = main([str(a) for a in argv])
+    out, err = capture.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("keras-transfer: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def moons_files(tmp_path_factory):
+    """Rotated moons as CSV (header, label last), unlabelled CSV and NPZ."""
+    d = tmp_path_factory.mktemp("moons")
+    Xs, ys, Xt, yt = make_rotated_moons(120, 100, angle=30, random_state=0)
+    np.savetxt(
+        d / "source.csv",
+        np.c_[Xs, ys],
+        delimiter=",",
+        header="x1,x2,label",
+        comments="",
+        fmt="%.6g",
+    )
+    np.savetxt(d / "target.csv", Xt, delimiter=",", fmt="%.6g")
+    np.savetxt(d / "target_labelled.csv", np.c_[Xt, yt], delimiter=",", fmt="%.6g")
+    np.savez(d / "source.npz", X=Xs, y=ys)
+    np.savez(d / "target.npz", X=Xt)
+    return d, (Xs, ys, Xt, yt)
+
+
+# ---- help and errors ----
+
+
+def test_help_lists_every_command(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in ("demo", "fit", "predict", "evaluate", "benchmark", "strategies"):
+        assert command in out
+    for command in ("demo", "fit", "predict", "evaluate", "benchmark"):
+        code, out, _ = run(capsys, command, "--help")
+        assert code == 0 and f"usage: keras-transfer {command}" in out
+    code, out, _ = run(capsys, "fit", "--help")
+    for option in ("--strategy", "--backend", "--epochs", "--label-column", "--out"):
+        assert option in out
+
+
+def test_missing_file_is_one_line_exit_2(capsys, tmp_path):
+    code, out, err = run(capsys, "fit", tmp_path / "nope.csv", tmp_path / "t.csv")
+    assert_one_line_error(code, err, "no such file", "nope.csv")
+    assert out == ""
+    code, _, err = run(capsys, "evaluate", tmp_path / "model.pkl", tmp_path / "d.csv")
+    assert_one_line_error(code, err, "d.csv")
+
+
+def test_unknown_strategy_is_one_line_exit_2(capsys, moons_files):
+    d, _ = moons_files
+    code, _, err = run(capsys, "fit", d / "source.csv", d / "target.csv", "-s", "nope")
+    assert_one_line_error(code, err, "unknown strategy 'nope'", "dann", "source_only")
+
+
+def test_other_usage_errors_are_one_line(capsys, moons_files, tmp_path):
+    d, _ = moons_files
+    code, _, err = run(capsys)
+    assert_one_line_error(code, err, "COMMAND")
+    code, _, err = run(capsys, "fit", d / "source.csv")
+    assert_one_line_error(code, err, "target")
+    code, _, err = run(capsys, "demo", "--epochs", "many")
+    assert_one_line_error(code, err, "--epochs")
+    bad = tmp_path / "data.xyz"
+    bad.write_text("1,2\n")
+    code, _, err = run(capsys, "fit", bad, d / "target.csv")
+    assert_one_line_error(code, err, "unknown format .xyz")
+    code, _, err = run(
+        capsys, "fit", d / "source.csv", d / "target.csv", "--param", "units"
+    )
+    assert_one_line_error(code, err, "KEY=VALUE")
+    not_a_model = tmp_path / "model.pkl"
+    not_a_model.write_bytes(b"not a pickle")
+    code, _, err = run(capsys, "predict", not_a_model, d / "target.csv")
+    assert_one_line_error(code, err, "not a readable keras_transfer estimator file")
+
+
+def test_other_backend_than_the_running_one_is_refused(capsys):
+    import keras
+
+    other = "torch" if keras.backend.backend() != "torch" else "jax"
+    code, _, err = run(capsys, "strategies", "--backend", other)
+    assert_one_line_error(code, err, f"--backend {other}", "already running")
+    code, out, _ = run(capsys, "strategies", "--backend", keras.backend.backend())
+    assert code == 0 and "dann" in out.split()
+
+
+def test_console_script_errors_without_traceback(tmp_path):
+    exe = shutil.which("keras-transfer")
+    cmd = [exe] if exe else [sys.executable, "-m", "keras_transfer.cli"]
+    proc = subprocess.run(
+        [*cmd, "fit", str(tmp_path / "missing.csv"), str(tmp_path / "t.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"keras-transfer: error: no such file or folder: {tmp_path / 'missing.csv'}"
+    ]
+
+
+# ---- reading data ----
+
+
+def test_read_csv_label_column_header_and_unlabelled(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("label,a,b\ncat,1,2\ndog,3,4\ncat,5,6\n")
+    X, y = read_csv(path, label_column="label")
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
+    assert list(y) == ["cat", "dog", "cat"]
+    X, y = read_csv(path, label_column="0")
+    assert X.shape == (3, 2) and list(y) == ["cat", "dog", "cat"]
+    path.write_text("1,2,0\n3,4,1\n")
+    X, y = read_csv(path)
+    assert X.shape == (2, 2) and y.dtype.kind == "i" and list(y) == [0, 1]
+    X, y = read_csv(path, n_features=3)  # as many columns as features: no label
+    assert X.shape == (2, 3) and y is None
+    path.write_text("1,2\n3\n")
+    with pytest.raises(CLIError, match="row 2 has 1 columns"):
+        read_csv(path)
+
+
+def test_read_npz_svmlight_and_image_folders(tmp_path, moons_files):
+    from sklearn.datasets import dump_svmlight_file
+
+    d, (Xs, ys, _, _) = moons_files
+    X, y = read_data(d / "source.npz")
+    np.testing.assert_array_equal(X, Xs)
+    np.testing.assert_array_equal(y, ys)
+    X, y = read_data(d / "target.npz")
+    assert y is None
+    dump_svmlight_file(Xs, ys, str(tmp_path / "s.svm"))
+    X, y = read_data(tmp_path / "s.svm", n_features=2)
+    np.testing.assert_allclose(X.toarray(), Xs, rtol=1e-5)
+    np.testing.assert_array_equal(y, ys)
+    # An image folder: one subfolder per class, grey PNGs of two sizes.
+    images = (np.arange(16).reshape(4, 4) * 16).astype("uint8")
+    for cls in ("cat", "dog"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        Image.fromarray(images).save(tmp_path / "imgs" / cls / "a.png")
+    Image.fromarray(images).resize((8, 8)).save(tmp_path / "imgs" / "dog" / "b.png")
+    X, y = read_data(tmp_path / "imgs")
+    assert X.shape == (3, 4, 4, 1) and list(y) == ["cat", "dog", "dog"]
+    np.testing.assert_allclose(X[0, :, :, 0], images / 255.0, atol=1e-6)
+    # A flat folder is unlabelled; RGB images can be read as grey for a model.
+    (tmp_path / "flat").mkdir()
+    Image.fromarray(np.stack([images] * 3, axis=-1)).save(tmp_path / "flat" / "x.png")
+    X, y = read_data(tmp_path / "flat")
+    assert X.shape == (1, 4, 4, 3) and y is None
+    X, y = read_data(tmp_path / "flat", image_shape=(4, 4, 1))
+    assert X.shape == (1, 4, 4, 1)
+
+
+# ---- fit / predict / evaluate ----
+
+
+def test_fit_predict_evaluate_csv(capsys, moons_files, tmp_path):
+    from keras_transfer.estimators import BaseTransferEstimator
+
+    d, (Xs, ys, Xt, yt) = moons_files
+    model = tmp_path / "models" / "dann.pkl"
+    code, out, err = run(
+        capsys,
+        "fit",
+        d / "source.csv",
+        d / "target.csv",
+        "-o",
+        model,
+        "--strategy",
+        "dann",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--seed",
+        "0",
+        "--backend",
+        BACKEND,
+        "--param",
+        "units=(16,)",
+        "-q",
+    )
+    assert code == 0, err
+    assert f"Model saved to {model}" in out and "source accuracy" in out
+    clf = BaseTransferEstimator.load(model)
+    assert clf.strategy == "dann" and clf.epochs == 2
+    assert clf.strategy_params == {"units": (16,)}
+    assert len(clf.history_["loss"]) == 2
+
+    # predict: the label column of a labelled file is recognised and dropped.
+    preds = tmp_path / "preds.csv"
+    code, out, err = run(
+        capsys, "predict", model, d / "target_labelled.csv", "-o", preds, "--proba"
+    )
+    assert code == 0, err
+    rows = np.genfromtxt(preds, delimiter=",", names=True)
+    assert rows.dtype.names == ("prediction", "proba_0", "proba_1")
+    np.testing.assert_array_equal(rows["prediction"], clf.predict(Xt))
+    np.testing.assert_allclose(
+        np.c_[rows["proba_0"], rows["proba_1"]], clf.predict_proba(Xt), atol=1e-5
+    )
+    code, out, _ = run(capsys, "predict", model, d / "target.csv", "-o", "-")
+    lines = out.strip().splitlines()
+    assert lines[0] == "prediction" and len(lines) == 1 + len(Xt)
+
+    code, out, _ = run(capsys, "evaluate", model, d / "target_labelled.csv")
+    accuracy = float(np.mean(clf.predict(Xt) == yt))
+    assert code == 0 and f"accuracy {accuracy:.4f} on {len(yt)} rows" in out
+    code, _, err = run(capsys, "evaluate", model, d / "target.csv")
+    assert_one_line_error(code, err, "no labels")
+
+
+def test_fit_image_folders_with_string_classes(capsys, tmp_path):
+    Xs, ys, Xt, yt = load_digits_shift(random_state=0)
+    names = np.array(["zero", "one", "two"])
+    for folder, X, y in (("src", Xs, ys), ("tgt", Xt, yt)):
+        for i in np.flatnonzero(y < 3)[:45]:
+            sub = tmp_path / folder / names[y[i]]
+            sub.mkdir(parents=True, exist_ok=True)
+            Image.fromarray((X[i] * 255).astype("uint8")).save(sub / f"{i}.png")
+    model = tmp_path / "m.pkl"
+    code, out, err = run(
+        capsys,
+        "fit",
+        tmp_path / "src",
+        tmp_path / "tgt",
+        "-o",
+        model,
+        "--strategy",
+        "source_only",
+        "--epochs",
+        "2",
+        "--seed",
+        "0",
+        "-q",
+    )
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", model, tmp_path / "tgt", "-o", "-")
+    predicted = out.split()[1:]
+    assert code == 0 and len(predicted) == 45 and set(predicted) <= set(names)
+    code, out, _ = run(capsys, "evaluate", model, tmp_path / "tgt")
+    assert code == 0 and "on 45 rows" in out
+
+
+# ---- demo ----
+
+
+def test_demo_prints_a_table_and_writes_a_png(capsys, tmp_path):
+    png = tmp_path / "demo.png"
+    code, out, err = run(
+        capsys,
+        "demo",
+        "--epochs",
+        "1",
+        "--n-samples",
+        "200",
+        "-q",
+        "--out",
+        png,
+        "--backend",
+        BACKEND,
+    )
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.startswith("model"))
+    assert "source accuracy" in header and "target accuracy" in header
+    rows = {
+        line.split()[0]: line
+        for line in out.splitlines()
+        if line.startswith(("source only", "DANN"))
+    }
+    assert set(rows) == {"source", "DANN"}
+    accuracies = [float(rows[k].split()[-2]) for k in ("source", "DANN")]
+    assert all(0.0 <= a <= 1.0 for a in accuracies)
+    assert f"{accuracies[0]:.3f} -> {accuracies[1]:.3f}" in out
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] > 800 and im.size[1] > 400
+
+
+# ---- benchmark ----
+
+
+def test_benchmark_lists_and_runs_scripts(capfd, tmp_path):
+    bench = tmp_path / "benchmarks"
+    bench.mkdir()
+    (bench / "hello.py").write_text(
+        textwrap.dedent(
+            '''\
+            """Say hello and exit with the number of arguments."""
+            import os, sys
+            print("hello", os.environ.get("KERAS_BACKEND"), *sys.argv[1:])
+            sys.exit(len(sys.argv) - 1)
+            '''
+        )
+    )
+    (bench / "_helpers.py").write_text("")
+    code, out, _ = run(capfd, "benchmark", "--dir", bench)
+    assert code == 0 and "hello" in out and "Say hello" in out
+    assert "_helpers" not in out
+    # The script runs in a child process with the arguments after NAME.
+    code = main(["benchmark", "--dir", str(bench), "hello", "a", "b"])
+    out = capfd.readouterr().out
+    assert code == 2 and f"hello {BACKEND} a b" in out
+    code, _, err = run(capfd, "benchmark", "--dir", bench, "nope")
+    assert_one_line_error(code, err, "unknown benchmark 'nope'", "hello")
+
+
+def test_parser_defaults_match_the_demo_settings():
+    args = build_parser().parse_args(["demo"])
+    assert (args.epochs, args.seed, args.verbose) == (20, 0, 1)
+    assert args.out == "keras_transfer_demo.png"
