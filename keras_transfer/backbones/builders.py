@@ -89,9 +89,13 @@ def copy_model(model):
     """A copy of a Keras model or layer with the same weights, sharing nothing."""
     try:
         copy = keras.models.clone_model(model)
-        copy.set_weights(model.get_weights())
+        if not copy.built and model.built and model.get_build_config():
+            # Subclassed models are cloned from their config, unbuilt.
+            copy.build_from_config(model.get_build_config())
+        if model.weights:  # an unbuilt model has no weights to carry over
+            copy.set_weights(model.get_weights())
         return copy
-    except Exception:  # subclassed models: round-trip through the .keras format
+    except Exception:  # fall back to a round-trip through the .keras format
         return pickle.loads(pickle.dumps(model))
 
 

@@ -30,12 +30,12 @@ def check_X(estimator, X, *, reset: bool, what: str = "X"):
         and (np.ndim(X[0]) > 1)
     ):
         raise TypeError(f"{what} looks like a tuple of arrays; pass one array.")
-    ndim = X.ndim if hasattr(X, "ndim") else np.ndim(X)
+    ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
     if ndim == 1:
         raise ValueError(
             f"{what} is 1-D (shape {np.shape(X)}); it must be 2-D (n_samples, "
-            "n_features). Use X.reshape(-1, 1) for a single feature or "
-            "X.reshape(1, -1) for a single sample."
+            "n_features). Reshape your data: X.reshape(-1, 1) for a single "
+            "feature or X.reshape(1, -1) for a single sample."
         )
     holder = copy.copy(estimator) if reset else estimator
     try:
@@ -56,10 +56,12 @@ def check_X(estimator, X, *, reset: bool, what: str = "X"):
 
 
 def check_same_shape(Xs, Xt):
-    if Xs.shape[1:] != Xt.shape[1:]:
+    s_shape = tuple(np.shape(Xs) if not hasattr(Xs, "shape") else Xs.shape)[1:]
+    t_shape = tuple(np.shape(Xt) if not hasattr(Xt, "shape") else Xt.shape)[1:]
+    if t_shape and s_shape != t_shape:
         raise ValueError(
-            f"Source rows have shape {Xs.shape[1:]} but target rows have shape "
-            f"{Xt.shape[1:]}: both domains must have the same features (same "
+            f"Source rows have shape {s_shape} but target rows have shape "
+            f"{t_shape}: both domains must have the same features (same "
             "columns in the same order, same image size and channels)."
         )
 

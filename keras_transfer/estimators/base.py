@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from keras_transfer.data import InputBatches
@@ -91,6 +91,8 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.non_deterministic = True
         tags.classifier_tags.multi_label = False
+        # transform() returns the adapted features (for plots and scorers).
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
         return tags
 
     # ---- prediction ------------------------------------------------------------
@@ -112,8 +114,12 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         return np.asarray(out[key])
 
     def decision_function(self, X) -> np.ndarray:
-        """Raw class scores (logits), shape (n_samples, n_classes)."""
-        return self._model_outputs(X)
+        """Class scores: logits (n_samples, n_classes); for two classes, the
+        score of ``classes_[1]`` against ``classes_[0]``, shape (n_samples,)."""
+        logits = self._model_outputs(X)
+        if logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), columns in classes_ order."""
@@ -124,7 +130,12 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels (of the same type as the labels given to fit)."""
-        return self.classes_[np.argmax(self._model_outputs(X), axis=1)]
+        scores = self._model_outputs(X)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """Fit (packed form), then return the adapted features of ``X``."""
+        return self.fit(X, y, **fit_params).transform(X)
 
     def transform(self, X) -> np.ndarray:
         """Features from the (adapted) feature extractor, for plots and diagnostics."""

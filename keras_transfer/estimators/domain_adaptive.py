@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 
 from keras_transfer import schedules
 from keras_transfer.backbones import build_backbone
@@ -60,6 +61,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         random_state: seed (int) for reproducible fits, or None.
         verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 per epoch).
         callbacks: Keras callbacks passed to ``fit``.
+        jit_compile: passed to ``model.compile`` (``"auto"``, True, False);
+            False skips XLA compilation, which is faster for tiny data.
 
     Example:
     >>> from keras_transfer import DomainAdaptiveClassifier
@@ -86,6 +89,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         random_state=None,
         verbose=0,
         callbacks=None,
+        jit_compile="auto",
     ):
         self.strategy = strategy
         self.adaptation_weight = adaptation_weight
@@ -101,6 +105,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.jit_compile = jit_compile
 
     # ---- turning the two ways in into (source, target) -------------------------
 
@@ -142,10 +147,15 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
     def _unpack(self, X, y, sample_domain):
         if y is None:
             raise ValueError(
-                "fit(X, y) needs y: the labels, with -1 on unlabelled target rows; "
-                "or use the explicit form fit((Xs, ys), Xt)."
+                f"{type(self).__name__} requires y to be passed, but the target y is "
+                "None. Pass the labels, with -1 on unlabelled target rows, or use the "
+                "explicit form fit((Xs, ys), Xt)."
             )
-        n = X.shape[0] if hasattr(X, "shape") else len(X)
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)  # any sparse format, rows selectable
+        elif not hasattr(X, "iloc"):
+            X = np.asarray(X)
+        n = X.shape[0]
         y = check_labels(y, n, "y")
         masked = is_masked(y)
         if sample_domain is None:
@@ -196,13 +206,15 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         Returns:
             self
         """
+        # Seed first: layers draw their initializer seeds when constructed.
+        seed = self._seed()
         strategy, schedule = self._check_params()
         Xs, ys, Xt, yt = self._split_inputs(X, y, source, target, sample_domain)
         Xs, holder = check_X(self, Xs, reset=True, what="source X")
         ys = check_labels(ys, Xs.shape[0], "source labels")
         if Xt is not None:
+            check_same_shape(Xs, Xt)  # before sklearn's generic message
             Xt, _ = check_X(holder, Xt, reset=False, what="target X")
-            check_same_shape(Xs, Xt)
             yt = None if yt is None else check_labels(yt, Xt.shape[0], "target labels")
 
         s_mask = is_masked(ys)
@@ -214,7 +226,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 "No labelled rows: give labels for the source rows (-1 marks only "
                 "unlabelled ones)."
             )
-        classes = encode_labels(labelled)
+        # The label set comes from the source; target labels must be among it.
+        classes = encode_labels(ys[~s_mask] if (~s_mask).any() else labelled)
         if len(classes) < 2:
             hint = ""
             if s_mask.any() or (t_mask is not None and t_mask.any()):
@@ -230,6 +243,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         yt_enc = None if yt is None else encode(yt, classes, t_mask)
 
         Xs, Xt = as_image_batch(Xs), (None if Xt is None else as_image_batch(Xt))
+        target_X = Xt  # all target rows, for after_fit (AdaBN)
         adaptation_weight = float(self.adaptation_weight)
         if strategy.needs_target and Xt is None:
             warnings.warn(
@@ -250,7 +264,6 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         elif not strategy.needs_target:
             Xt = None
 
-        seed = self._seed()
         feature_extractor = build_backbone(
             self.backbone,
             Xs.shape[1:],
@@ -267,7 +280,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         model.build((None, *Xs.shape[1:]))
         batches = DomainBatches(Xs, ys_enc, Xt, yt_enc, self.batch_size, seed=seed)
         model.set_total_steps(self.epochs * len(batches))
-        model.compile(optimizer=self._make_optimizer())
+        model.compile(optimizer=self._make_optimizer(), jit_compile=self.jit_compile)
         val = self._validation_batches(validation_data, holder, classes)
         strategy.before_fit(
             model,
@@ -282,7 +295,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             callbacks=self.callbacks,
             validation_data=val,
         )
-        strategy.after_fit(model, Xt)
+        strategy.after_fit(model, target_X)
         return self._commit(
             holder,
             classes_=classes,

@@ -123,7 +123,10 @@ class AdaptationModel(keras.Model):
         if training:
             lam = ops.cast(self.current_lambda(), features.dtype)
             self.step_counter.assign_add(1.0)
-            outputs.update(self.strategy(features, logits, lam, training=True))
+            extra = {"x": inputs} if self.strategy.needs_inputs else {}
+            outputs.update(
+                self.strategy(features, logits, lam, training=True, **extra)
+            )
             outputs["lambda"] = lam
         return outputs
 

@@ -31,10 +31,13 @@ class Strategy(keras.layers.Layer):
     Class attributes:
         name: the name users type (``strategy="dann"``).
         needs_target: whether batches must carry target rows.
+        needs_inputs: whether ``call`` also receives the model's inputs as
+            ``x=`` (e.g. a teacher network that reads the raw rows).
     """
 
     name_: str = "base"
     needs_target: bool = True
+    needs_inputs: bool = False
 
     def build(self, features_shape, logits_shape):
         pass
@@ -115,10 +118,8 @@ def get_strategy(identifier, **kwargs) -> Strategy:
     if isinstance(identifier, str) and identifier.lower() in _REGISTRY:
         try:
             return _REGISTRY[identifier.lower()](**kwargs)
-        except TypeError as err:
-            raise ValueError(
-                f"Bad strategy_params for {identifier!r}: {err}."
-            ) from None
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"Bad strategy_params for {identifier!r}: {err}") from None
     raise ValueError(
         f"Unknown strategy {identifier!r}. Use one of {available_strategies()} "
         "or a keras_transfer.strategies.Strategy instance."

@@ -1,0 +1,145 @@
+"""DANN fit time against a plain Keras fit of the same network, per backend.
+
+Each backend runs in its own process (KERAS_BACKEND is fixed at import). For
+each problem the same feature extractor + head is trained (a) by plain
+``model.fit`` on the labelled source rows and (b) by
+``DomainAdaptiveClassifier(strategy="dann")`` on the same source rows plus as
+many unlabelled target rows (every DANN step sees ``batch_size`` source and
+``batch_size`` target rows, and runs the domain discriminator). The time per
+epoch is the median over epochs after the first (compilation excluded).
+
+    python benchmarks/overhead.py      # all backends; writes docs/benchmarks.md
+    python benchmarks/overhead.py --backends jax --epochs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+PROBLEMS = {
+    # name: (rows per domain, input shape, backbone, backbone_params, batch size)
+    "moons MLP (2000+2000 rows, 2→64→64)": (2000, (2,), "mlp", {}, 64),
+    "digits CNN (2000+2000 images 28×28)": (2000, (28, 28, 1), "cnn", {}, 64),
+}
+
+
+def worker(epochs: int) -> list[dict]:
+    import keras
+    import numpy as np
+
+    from keras_transfer import DomainAdaptiveClassifier
+    from keras_transfer.backbones import build_backbone
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
+    def timer():
+        t = EpochTimer()
+        t.times = []
+        return t
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for name, (n, shape, backbone, params, batch) in PROBLEMS.items():
+        Xs = rng.random((n, *shape), dtype=np.float32)
+        ys = rng.integers(0, 10, n)
+        Xt = rng.random((n, *shape), dtype=np.float32)
+        keras.utils.set_random_seed(0)
+        features = build_backbone(backbone, shape, **params)
+        plain = keras.Sequential([features, keras.layers.Dense(10)])
+        plain.compile(
+            keras.optimizers.Adam(1e-3),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        t_plain = timer()
+        plain.fit(
+            Xs, ys, batch_size=batch, epochs=epochs, verbose=0, callbacks=[t_plain]
+        )
+        t_dann = timer()
+        DomainAdaptiveClassifier(
+            "dann",
+            backbone=backbone,
+            backbone_params=params,
+            epochs=epochs,
+            batch_size=batch,
+            random_state=0,
+            callbacks=[t_dann],
+        ).fit((Xs, ys), Xt)
+        plain_s = float(np.median(t_plain.times[1:]))
+        dann_s = float(np.median(t_dann.times[1:]))
+        rows.append(
+            {
+                "problem": name,
+                "plain_s": plain_s,
+                "dann_s": dann_s,
+                "steps": int(np.ceil(n / batch)),
+            }
+        )
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="jax,torch,tensorflow")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print("RESULT" + json.dumps(worker(args.epochs)))
+        return
+    results = {}
+    for backend in args.backends.split(","):
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        out = subprocess.run(
+            [sys.executable, __file__, "--worker", "--epochs", str(args.epochs)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
+        if not line:
+            sys.stderr.write(out.stderr[-3000:])
+            raise SystemExit(f"{backend} worker failed")
+        results[backend] = json.loads(line[0][6:])
+        for r in results[backend]:
+            print(
+                f"{backend:10s} {r['problem']:40s} plain {r['plain_s']:.3f}s/epoch "
+                f"dann {r['dann_s']:.3f}s/epoch ratio {r['dann_s'] / r['plain_s']:.2f}"
+            )
+    lines = [
+        "## DANN overhead against a plain Keras fit",
+        "",
+        f"`python benchmarks/overhead.py --epochs {args.epochs}` on "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        "CPU only. Seconds per epoch (median of epochs 2..N; the first epoch "
+        "compiles). A DANN step processes twice the rows of a plain step "
+        "(batch of source + batch of target) plus the domain discriminator.",
+        "",
+        "| backend | problem | plain fit s/epoch | DANN s/epoch | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for backend, rows in results.items():
+        for r in rows:
+            lines.append(
+                f"| {backend} | {r['problem']} | {r['plain_s']:.3f} | "
+                f"{r['dann_s']:.3f} | {r['dann_s'] / r['plain_s']:.2f}× |"
+            )
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _report import write_section
+
+    print("wrote", write_section("overhead", "\n".join(lines)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Bad input gets a clear error that says what to do; failed fits change nothing."""
+
+import numpy as np
+import pytest
+
+from keras_transfer import DomainAdaptiveClassifier
+
+FAST = dict(epochs=1, batch_size=32, random_state=0, jit_compile=False)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(60, 3)).astype("float32")
+    ys = (Xs[:, 0] > 0).astype(int)
+    Xt = rng.normal(size=(40, 3)).astype("float32") + 0.5
+    return Xs, ys, Xt
+
+
+def nan_at(X, value=np.nan):
+    X = X.copy()
+    X[3, 1] = value
+    return X
+
+
+CASES = {
+    "feature count differs": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt[:, :2]),
+        {},
+        ValueError,
+        "same features",
+    ),
+    "NaN in source": (
+        lambda Xs, ys, Xt: ((nan_at(Xs), ys), Xt),
+        {},
+        ValueError,
+        "source X: Input .*NaN",
+    ),
+    "inf in target": (
+        lambda Xs, ys, Xt: ((Xs, ys), nan_at(Xt, np.inf)),
+        {},
+        ValueError,
+        "target X: Input .*infinity",
+    ),
+    "NaN in labels": (
+        lambda Xs, ys, Xt: ((Xs, np.where(ys == 1, np.nan, 0.0)), Xt),
+        {},
+        ValueError,
+        "mark unlabelled rows with -1",
+    ),
+    "empty source": (
+        lambda Xs, ys, Xt: ((Xs[:0], ys[:0]), Xt),
+        {},
+        ValueError,
+        "source X: Found array with 0 sample",
+    ),
+    "empty target": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt[:0]),
+        {},
+        ValueError,
+        "target X: Found array with 0 sample",
+    ),
+    "no labelled rows": (
+        lambda Xs, ys, Xt: ((Xs, np.full(len(ys), -1)), Xt),
+        {},
+        ValueError,
+        "No labelled rows",
+    ),
+    "one class": (
+        lambda Xs, ys, Xt: ((Xs, np.zeros(len(ys), int)), Xt),
+        {},
+        ValueError,
+        "Only one class",
+    ),
+    "labels -1/+1 in packed form": (
+        lambda Xs, ys, Xt: (
+            np.concatenate([Xs, Xt]),
+            np.concatenate([2 * ys - 1, -np.ones(len(Xt), int)]),
+        ),
+        {},
+        ValueError,
+        "recode them to 0/1",
+    ),
+    "unknown strategy": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"strategy": "danm"},
+        ValueError,
+        "Unknown strategy 'danm'. Use one of",
+    ),
+    "negative lambda": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"adaptation_weight": -1},
+        ValueError,
+        "adaptation_weight must be a finite number >= 0",
+    ),
+    "epochs=0": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"epochs": 0},
+        ValueError,
+        "epochs must be an integer >= 1",
+    ),
+    "1-D X": (lambda Xs, ys, Xt: ((Xs[:, 0], ys), Xt[:, 0]), {}, ValueError, "reshape"),
+    "label count differs": (
+        lambda Xs, ys, Xt: ((Xs, ys[:-1]), Xt),
+        {},
+        ValueError,
+        "59 labels but its X has 60 rows",
+    ),
+    "continuous labels": (
+        lambda Xs, ys, Xt: ((Xs, Xs[:, 0] * 1.5), Xt),
+        {},
+        ValueError,
+        "Unknown label type",
+    ),
+    "target labels outside source classes": (
+        lambda Xs, ys, Xt: ((Xs, ys), (Xt, np.full(len(Xt), 7))),
+        {},
+        ValueError,
+        "not among the source classes",
+    ),
+    "unknown backbone": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"backbone": "resnet9000"},
+        ValueError,
+        "Unknown backbone",
+    ),
+    "unknown schedule": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"schedule": "cosine?"},
+        ValueError,
+        "Unknown λ schedule",
+    ),
+    "bad strategy_params": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"strategy_params": {"colour": 1}},
+        ValueError,
+        "Bad strategy_params",
+    ),
+    "no target in explicit form": (
+        lambda Xs, ys, Xt: ((Xs, ys), None),
+        {},
+        ValueError,
+        "No target data",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_clear_error(case, data):
+    make_args, params, error, match = CASES[case]
+    clf = DomainAdaptiveClassifier(**{**FAST, **params})
+    with pytest.raises(error, match=match):
+        clf.fit(*make_args(*data))
+    assert not hasattr(clf, "model_")  # an unfitted estimator stays unfitted
+
+
+def test_wrong_image_shapes():
+    rng = np.random.default_rng(0)
+    Xs = rng.random((40, 8, 8)).astype("float32")
+    ys = np.arange(40) % 2
+    with pytest.raises(ValueError, match="same features"):
+        DomainAdaptiveClassifier(**FAST).fit((Xs, ys), rng.random((30, 7, 7)))
+    with pytest.raises(ValueError, match=r"needs images of shape \(H, W, C\)"):
+        DomainAdaptiveClassifier(backbone="cnn", **FAST).fit(
+            (Xs.reshape(40, -1), ys), rng.random((30, 64))
+        )
+    clf = DomainAdaptiveClassifier(backbone="cnn", **FAST).fit(
+        (Xs, ys), rng.random((30, 8, 8))
+    )
+    with pytest.raises(ValueError, match="channels|shape"):
+        clf.predict(rng.random((5, 8, 8, 3)))
+
+
+def test_failed_fit_keeps_previous_model(data):
+    Xs, ys, Xt = data
+    clf = DomainAdaptiveClassifier(**FAST).fit((Xs, ys), Xt)
+    model, before = clf.model_, clf.predict_proba(Xt)
+    with pytest.raises(ValueError):
+        clf.fit((nan_at(Xs), ys), Xt)
+    with pytest.raises(ValueError):
+        clf.set_params(strategy="nope").fit((Xs, ys), Xt)
+    clf.set_params(strategy="dann")
+    assert clf.model_ is model
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)
+
+
+def test_interrupted_fit_keeps_previous_model(data):
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    Xs, ys, Xt = data
+    clf = DomainAdaptiveClassifier(**FAST).fit((Xs, ys), Xt)
+    model, before = clf.model_, clf.predict_proba(Xt)
+    clf.set_params(callbacks=[Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit((Xs, ys), Xt)
+    assert clf.model_ is model
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)
+
+
+def test_predict_errors(data):
+    from sklearn.exceptions import NotFittedError
+
+    Xs, ys, Xt = data
+    with pytest.raises(NotFittedError):
+        DomainAdaptiveClassifier().predict(Xt)
+    clf = DomainAdaptiveClassifier(**FAST).fit((Xs, ys), Xt)
+    with pytest.raises(ValueError, match="3 features"):
+        clf.predict(Xt[:, :2])
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(nan_at(Xt))
+
+
+def test_no_target_rows_warns_and_does_not_adapt(data):
+    Xs, ys, _ = data
+    with pytest.warns(UserWarning, match="cannot adapt"):
+        clf = DomainAdaptiveClassifier(**FAST).fit(Xs, ys)
+    assert clf.model_.adaptation_weight == 0.0
+
+
+def test_batch_size_larger_than_data(data):
+    Xs, ys, Xt = data
+    clf = DomainAdaptiveClassifier(epochs=1, batch_size=10_000, random_state=0)
+    clf.fit((Xs, ys), Xt)
+    assert len(clf.history_["loss"]) == 1

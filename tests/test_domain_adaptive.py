@@ -1,0 +1,218 @@
+"""DomainAdaptiveClassifier: the two ways in, labels, backbones, adaptation gain."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import accuracy
+
+from keras_transfer import DomainAdaptiveClassifier
+
+FAST = dict(epochs=2, batch_size=32, random_state=0, jit_compile=False)
+
+
+def test_dann_beats_source_only_on_rotated_moons(moons):
+    """Rotated moons, 30°: DANN's target accuracy beats source-only (3 seeds)."""
+    Xs, ys, Xt, yt = moons
+    params = dict(epochs=20, batch_size=128, learning_rate=3e-3)
+    scores = {}
+    for strategy in ("source_only", "dann"):
+        scores[strategy] = np.mean(
+            [
+                accuracy(
+                    DomainAdaptiveClassifier(strategy, random_state=seed, **params).fit(
+                        (Xs, ys), Xt
+                    ),
+                    Xt,
+                    yt,
+                )
+                for seed in range(3)
+            ]
+        )
+    print(scores)
+    assert scores["dann"] > scores["source_only"] + 0.02, scores
+
+
+def test_explicit_keyword_and_packed_forms_agree(small_moons):
+    Xs, ys, Xt, _ = small_moons
+    a = DomainAdaptiveClassifier(**FAST).fit((Xs, ys), Xt)
+    b = DomainAdaptiveClassifier(**FAST).fit(source=(Xs, ys), target=Xt)
+    X = np.concatenate([Xs, Xt])
+    y = np.concatenate([ys, -np.ones(len(Xt), int)])
+    c = DomainAdaptiveClassifier(**FAST).fit(X, y)
+    sd = np.concatenate([np.ones(len(Xs), int), -np.ones(len(Xt), int)])
+    d = DomainAdaptiveClassifier(**FAST).fit(X, y, sample_domain=sd)
+    pa = a.predict_proba(Xt)
+    for other in (b, c, d):
+        np.testing.assert_allclose(other.predict_proba(Xt), pa, rtol=1e-4, atol=1e-5)
+
+
+def test_predict_proba_score_and_string_labels(small_moons):
+    Xs, ys, Xt, yt = small_moons
+    names = np.array(["cat", "dog"])
+    clf = DomainAdaptiveClassifier(**FAST).fit((Xs, names[ys]), Xt)
+    assert list(clf.classes_) == ["cat", "dog"]
+    proba = clf.predict_proba(Xt)
+    assert proba.shape == (len(Xt), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    pred = clf.predict(Xt)
+    assert set(pred) <= {"cat", "dog"}
+    np.testing.assert_array_equal(pred, names[proba.argmax(1)])
+    assert 0.0 <= clf.score(Xt, names[yt]) <= 1.0
+    assert clf.n_features_in_ == 2
+    assert clf.decision_function(Xt).shape == (len(Xt), 2)
+    assert clf.transform(Xt).shape[0] == len(Xt)
+
+
+def test_multiclass_and_dataframe_feature_names():
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(300, n_features=4, centers=3, random_state=0)
+    cols = ["a", "b", "c", "d"]
+    Xs, Xt = pd.DataFrame(X[:200], columns=cols), pd.DataFrame(X[200:], columns=cols)
+    clf = DomainAdaptiveClassifier(epochs=5, random_state=0).fit((Xs, y[:200]), Xt)
+    assert list(clf.feature_names_in_) == cols
+    assert clf.predict_proba(Xt).shape == (100, 3)
+    assert accuracy(clf, Xt, y[200:]) > 0.9
+    # A refit on plain arrays forgets the column names.
+    clf.fit((X[:200], y[:200]), X[200:])
+    assert not hasattr(clf, "feature_names_in_")
+
+
+def test_semi_supervised_target_labels_join_the_task_loss(small_moons):
+    Xs, ys, Xt, yt = small_moons
+    partial = np.full(len(yt), -1)
+    partial[:20] = yt[:20]
+    clf = DomainAdaptiveClassifier(**FAST).fit((Xs, ys), (Xt, partial))
+    assert clf.model_.total_steps.numpy() > 0
+    unsup = DomainAdaptiveClassifier(**FAST).fit((Xs, ys), Xt)
+    assert not np.allclose(clf.predict_proba(Xt), unsup.predict_proba(Xt))
+
+
+def _functional_backbone():
+    inputs = keras.Input((2,))
+    h = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
+    h = keras.layers.Dense(8, activation="relu", name="features")(h)
+    out = keras.layers.Dense(2, name="old_head")(h)
+    return keras.Model(inputs, out)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class _Subclassed(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(8, activation="relu")
+
+    def call(self, x):
+        return self.dense(x)
+
+
+@pytest.mark.parametrize("kind", ["functional", "sequential", "subclassed", "callable"])
+def test_user_backbones(kind, small_moons):
+    Xs, ys, Xt, _ = small_moons
+    feature_layer = None
+    if kind == "functional":
+        backbone, feature_layer = _functional_backbone(), "features"
+    elif kind == "sequential":
+        backbone = keras.Sequential(
+            [
+                keras.Input((2,)),
+                keras.layers.Dense(8, activation="relu", name="f"),
+                keras.layers.Dense(2),
+            ]
+        )
+        feature_layer = "f"
+    elif kind == "subclassed":
+        backbone = _Subclassed()
+        backbone(np.zeros((1, 2), "float32"))  # built, with weights
+    else:
+
+        def backbone(shape):
+            return keras.Sequential([keras.Input(shape), keras.layers.Dense(8)])
+
+    before = None
+    if isinstance(backbone, keras.Model):
+        before = [w.copy() for w in backbone.get_weights()]
+    clf = DomainAdaptiveClassifier(
+        backbone=backbone, feature_layer=feature_layer, **FAST
+    ).fit((Xs, ys), Xt)
+    assert clf.transform(Xt).shape == (len(Xt), 8)
+    if before is not None:  # the user's model is copied, never trained in place
+        for a, b in zip(before, backbone.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_pretrained_backbone_weights_are_used(small_moons):
+    Xs, ys, Xt, _ = small_moons
+    backbone = _functional_backbone()
+    clf = DomainAdaptiveClassifier(
+        backbone=backbone,
+        feature_layer="features",
+        epochs=1,
+        learning_rate=1e-12,
+        random_state=0,
+    ).fit((Xs, ys), Xt)
+    cut = keras.Model(backbone.inputs, backbone.get_layer("features").output)
+    np.testing.assert_allclose(
+        clf.transform(Xt), cut.predict(Xt, verbose=0), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_image_inputs_with_cnn_backbone():
+    from keras_transfer.datasets import load_digits_shift
+
+    Xs, ys, Xt, yt = load_digits_shift(random_state=0)
+    clf = DomainAdaptiveClassifier(
+        "dann",
+        backbone="cnn",
+        backbone_params={"filters": (8,), "units": 16},
+        epochs=2,
+        batch_size=64,
+        random_state=0,
+    ).fit((Xs, ys), Xt)
+    assert clf.input_shape_ == (8, 8, 1)
+    assert clf.predict(Xt).shape == (len(Xt),)
+    assert clf.predict(Xt[..., None]).shape == (len(Xt),)  # explicit channel axis
+
+
+def test_sparse_input(small_moons):
+    import scipy.sparse as sp
+
+    Xs, ys, Xt, _ = small_moons
+    dense = DomainAdaptiveClassifier(**FAST).fit((Xs, ys), Xt)
+    sparse = DomainAdaptiveClassifier(**FAST).fit(
+        (sp.csr_matrix(Xs), ys), sp.csr_matrix(Xt)
+    )
+    np.testing.assert_allclose(
+        sparse.predict_proba(sp.csr_matrix(Xt)),
+        dense.predict_proba(Xt),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_history_has_task_and_adaptation_terms(small_moons):
+    Xs, ys, Xt, _ = small_moons
+    clf = DomainAdaptiveClassifier(**FAST).fit(
+        (Xs, ys), Xt, validation_data=(Xs[:50], ys[:50])
+    )
+    for key in (
+        "loss",
+        "task_loss",
+        "adaptation_loss",
+        "lambda",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+    ):
+        assert len(clf.history_[key]) == 2, key
+
+
+def test_callbacks_and_early_stopping(small_moons):
+    Xs, ys, Xt, _ = small_moons
+    stop = keras.callbacks.EarlyStopping(
+        monitor="task_loss", mode="min", patience=0, min_delta=10.0
+    )
+    clf = DomainAdaptiveClassifier(epochs=10, callbacks=[stop], random_state=0)
+    clf.fit((Xs, ys), Xt)
+    assert len(clf.history_["loss"]) < 10
