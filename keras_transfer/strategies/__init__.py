@@ -6,17 +6,36 @@ Example:
 True
 """
 
+from keras_transfer.strategies.adabn import AdaBN
+from keras_transfer.strategies.adapter import Adapter
 from keras_transfer.strategies.base import (
     Strategy,
     available_strategies,
     get_strategy,
     register_strategy,
 )
+from keras_transfer.strategies.cdan import CDAN, CDANE
+from keras_transfer.strategies.coral import CORAL
 from keras_transfer.strategies.dann import DANN
+from keras_transfer.strategies.distill import Distill
+from keras_transfer.strategies.entropy import EntropyMinimization
+from keras_transfer.strategies.mcc import MCC
+from keras_transfer.strategies.mmd import MMD
 from keras_transfer.strategies.source_only import SourceOnly
+from keras_transfer.strategies.wdgrl import WDGRL
 
 __all__ = [
+    "CDAN",
+    "CDANE",
+    "CORAL",
     "DANN",
+    "MCC",
+    "MMD",
+    "WDGRL",
+    "AdaBN",
+    "Adapter",
+    "Distill",
+    "EntropyMinimization",
     "SourceOnly",
     "Strategy",
     "available_strategies",
