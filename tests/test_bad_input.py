@@ -226,3 +226,82 @@ def test_batch_size_larger_than_data(data):
     clf = DomainAdaptiveClassifier(epochs=1, batch_size=10_000, random_state=0)
     clf.fit((Xs, ys), Xt)
     assert len(clf.history_["loss"]) == 1
+
+
+MIXED = {
+    "int labels": np.array([3, 7]),
+    "string labels": np.array(["no", "yes"]),
+    "float labels": np.array([1.0, 3.0]),  # integral floats; 0.5 is "continuous"
+    "bool labels": np.array([False, True]),
+    "object labels": np.array(["a", "b"], dtype=object),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MIXED))
+def test_label_types_round_trip(kind, data):
+    Xs, ys, Xt = data
+    values = MIXED[kind]
+    clf = DomainAdaptiveClassifier(**FAST).fit((Xs, values[ys]), Xt)
+    pred = clf.predict(Xt)
+    assert set(pred.tolist()) <= set(values.tolist())
+    assert pred.dtype == clf.classes_.dtype
+
+
+def test_pandas_mixed_dtypes(data):
+    import pandas as pd
+
+    Xs, ys, Xt = data
+    ok = pd.DataFrame(
+        {
+            "a": Xs[:, 0],
+            "b": Xs[:, 1].astype("float64"),
+            "c": (Xs[:, 2] > 0).astype(int),
+        }
+    )
+    okt = pd.DataFrame(
+        {
+            "a": Xt[:, 0],
+            "b": Xt[:, 1].astype("float64"),
+            "c": (Xt[:, 2] > 0).astype(int),
+        }
+    )
+    clf = DomainAdaptiveClassifier(**FAST).fit((ok, ys), okt)
+    assert list(clf.feature_names_in_) == ["a", "b", "c"]
+    bad = ok.assign(c=np.where(ys == 1, "x", "y"))
+    with pytest.raises(ValueError, match="source X: could not convert string"):
+        DomainAdaptiveClassifier(**FAST).fit((bad, ys), okt)
+
+
+def test_property_shapes_dtypes_labels():
+    """Property-based: any small valid problem fits and predicts its own labels."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(
+        max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    @given(
+        n_features=st.integers(1, 4),
+        n_classes=st.integers(2, 4),
+        n_rows=st.integers(8, 40),
+        dtype=st.sampled_from(["float32", "float64", "int64"]),
+        label_kind=st.sampled_from(["int", "str", "float"]),
+        seed=st.integers(0, 2**16),
+    )
+    def check(n_features, n_classes, n_rows, dtype, label_kind, seed):
+        rng = np.random.default_rng(seed)
+        X = (rng.normal(size=(2 * n_rows, n_features)) * 3).astype(dtype)
+        y = np.arange(n_rows) % n_classes
+        labels = {
+            "int": np.arange(n_classes) * 2,
+            "str": np.array([f"c{i}" for i in range(n_classes)]),
+            "float": np.arange(n_classes) * 1.0,
+        }[label_kind]
+        clf = DomainAdaptiveClassifier(**FAST).fit((X[:n_rows], labels[y]), X[n_rows:])
+        proba = clf.predict_proba(X[n_rows:])
+        assert proba.shape == (n_rows, n_classes)
+        np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+        assert set(clf.predict(X[n_rows:]).tolist()) <= set(labels.tolist())
+        assert clf.n_features_in_ == n_features
+
+    check()

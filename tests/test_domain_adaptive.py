@@ -60,7 +60,10 @@ def test_predict_proba_score_and_string_labels(small_moons):
     np.testing.assert_array_equal(pred, names[proba.argmax(1)])
     assert 0.0 <= clf.score(Xt, names[yt]) <= 1.0
     assert clf.n_features_in_ == 2
-    assert clf.decision_function(Xt).shape == (len(Xt), 2)
+    # Binary: one score per row, positive for classes_[1] (sklearn convention).
+    scores = clf.decision_function(Xt)
+    assert scores.shape == (len(Xt),)
+    np.testing.assert_array_equal(names[(scores > 0).astype(int)], pred)
     assert clf.transform(Xt).shape[0] == len(Xt)
 
 

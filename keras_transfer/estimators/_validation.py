@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
@@ -103,6 +105,12 @@ def check_labels(y, n_rows: int, what: str):
     """A 1-D label vector of the right length, without NaN (use -1 to mask)."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            f"A column-vector {what} was passed when a 1d array was expected; "
+            "it was flattened. Pass y.ravel() to silence this warning.",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         y = y.ravel()
     if y.ndim != 1:
         raise ValueError(f"{what} must be 1-D (n_samples,), got shape {y.shape}.")
