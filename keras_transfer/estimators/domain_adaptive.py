@@ -236,7 +236,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                     "a real class, e.g. labels -1/+1, recode them to 0/1)"
                 )
             raise ValueError(
-                f"Only one class ({classes[0]!r}) among the labelled rows; a "
+                f"Only one class ({classes.tolist()[0]!r}) among the labelled rows; a "
                 f"classifier needs at least two{hint}."
             )
         ys_enc = encode(ys, classes, s_mask)
