@@ -250,7 +250,7 @@ def read_data(path, label_column=None, n_features=None, image_shape=None):
     >>> with open(path, "w") as f:
     ...     _ = f.write("a,b,label\\n0.5,1.0,cat\\n1.5,0.0,dog\\n")
     >>> X, y = read_data(path)
-    >>> X.shape, list(y)
+    >>> X.shape, y.tolist()
     ((2, 2), ['cat', 'dog'])
     """
     from keras_transfer.datasets import is_tfds_name, load_tfds

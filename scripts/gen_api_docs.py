@@ -1,0 +1,269 @@
+"""Generate docs/api.md, the API reference, from the docstrings.
+
+Usage::
+
+    python scripts/gen_api_docs.py            # (re)write docs/api.md
+    python scripts/gen_api_docs.py --check    # exit 1 if docs/api.md is stale
+
+Every public name (a module's ``__all__``) of the modules in ``MODULES`` gets
+its signature and its docstring. Google-style sections (``Args:``,
+``Returns:``, ...) and numpy-style ones (``Parameters`` over a dashed line)
+become Markdown lists; ``>>>`` examples become ```` ```pycon ```` blocks, which
+``tests/test_docs.py`` runs with doctest. A module that cannot be imported is
+listed with the reason, so the script never fails on a half-written package.
+Run it with the backend you like (``KERAS_BACKEND=jax`` is the fastest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import os
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "api.md"
+
+# (module, title); the order of the reference.
+MODULES = [
+    ("keras_transfer", "Estimators"),
+    ("keras_transfer.strategies", "Strategies"),
+    ("keras_transfer.schedules", "λ schedules"),
+    ("keras_transfer.layers", "Layers"),
+    ("keras_transfer.losses", "Losses"),
+    ("keras_transfer.backbones", "Backbones"),
+    ("keras_transfer.freezing", "Freezing"),
+    ("keras_transfer.models", "Models"),
+    ("keras_transfer.data", "Batches"),
+    ("keras_transfer.model_selection", "Model selection"),
+    ("keras_transfer.datasets", "Datasets"),
+    ("keras_transfer.diagnostics", "Diagnostics"),
+    ("keras_transfer.backend", "Backend"),
+    ("keras_transfer.cli", "Command line"),
+]
+# Public names of modules without __all__.
+EXTRA_NAMES = {
+    "keras_transfer.schedules": None,  # every public class / function
+    "keras_transfer.backend": ["name", "limit_threads"],
+    "keras_transfer.cli": ["main", "build_parser", "read_data"],
+}
+# Public names a package exports beyond its __all__.
+EXTRA_EXPORTS = {
+    "keras_transfer.datasets": ["load_tfds", "is_tfds_name", "parse_tfds_name"],
+}
+SKIP_NAMES = {"__version__"}
+ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):`(~?)([^`]+)`")
+
+GOOGLE = re.compile(
+    r"^(Args|Arguments|Parameters|Params|Keyword Args|Returns|Return|Yields|"
+    r"Raises|Attributes|Class attributes|Example|Examples|Note|Notes|Hooks|"
+    r"See Also|References|Warning|Warnings):\s*$"
+)
+LIST_SECTIONS = {
+    "args",
+    "arguments",
+    "parameters",
+    "params",
+    "keyword args",
+    "attributes",
+    "class attributes",
+    "raises",
+}
+
+
+def public_names(module) -> list[str]:
+    names = getattr(module, "__all__", None)
+    extra = EXTRA_NAMES.get(module.__name__, ())
+    if names is None or module.__name__ in EXTRA_NAMES:
+        if extra is None:
+            names = [
+                n
+                for n, obj in vars(module).items()
+                if not n.startswith("_")
+                and (inspect.isclass(obj) or inspect.isfunction(obj))
+                and getattr(obj, "__module__", "") == module.__name__
+            ]
+        else:
+            names = list(extra)
+    names = list(names) + [
+        n for n in EXTRA_EXPORTS.get(module.__name__, ()) if n not in names
+    ]
+    return [n for n in names if n not in SKIP_NAMES]
+
+
+def _role(match) -> str:
+    """:class:`~a.b.C` -> `C`; :func:`a.b` -> `a.b`."""
+    target = match.group(2)
+    return f"`{target.rsplit('.', 1)[-1] if match.group(1) else target}`"
+
+
+def signature(obj) -> str:
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return "(...)"
+    params = list(sig.parameters.values())
+    if inspect.isclass(obj) and params and params[0].name == "self":
+        params = params[1:]
+    text = str(sig.replace(parameters=params))
+    text = re.sub(r" at 0x[0-9a-f]+", "", text)
+    return text if len(text) < 400 else "(...)"
+
+
+def _flush_pycon(lines: list[str], out: list[str]) -> None:
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if lines:
+        out += ["", "```pycon", *lines, "```", ""]
+    lines.clear()
+
+
+def render_docstring(doc: str) -> list[str]:
+    """Markdown lines from a Google- or numpy-style docstring."""
+    lines = inspect.cleandoc(doc).splitlines()
+    lines = [line if ">>>" in line else ROLE.sub(_role, line) for line in lines]
+    out: list[str] = []
+    section = None
+    pycon: list[str] = []
+    item_indent = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        # doctest examples, anywhere
+        if stripped.startswith(">>>") or (pycon and stripped):
+            if not pycon:
+                indent = len(line) - len(line.lstrip())
+            pycon.append(line[indent:] if line[:indent].isspace() else stripped)
+            i += 1
+            continue
+        if pycon:
+            _flush_pycon(pycon, out)
+        m = GOOGLE.match(stripped)
+        dashed = i + 1 < len(lines) and re.fullmatch(r"-{3,}", lines[i + 1].strip())
+        if m or (dashed and stripped and len(line) == len(line.lstrip())):
+            section = (m.group(1) if m else stripped).lower()
+            out += ["", f"**{m.group(1) if m else stripped}**", ""]
+            i += 2 if dashed and not m else 1
+            item_indent = None
+            continue
+        if section in LIST_SECTIONS and stripped:
+            indent = len(line) - len(line.lstrip())
+            if item_indent is None:
+                item_indent = indent
+            numpy_item = re.match(r"^([\w*, ]+?)\s+:\s*(.*)$", stripped)
+            google_item = re.match(r"^([\w*, ]+?)(\s*\(([^)]*)\))?:\s*(.*)$", stripped)
+            if indent == item_indent and (numpy_item or google_item):
+                if numpy_item and not google_item:
+                    name, rest = numpy_item.group(1), numpy_item.group(2)
+                    out.append(
+                        f"- `{name.strip()}` ({rest})" if rest else f"- `{name}`"
+                    )
+                else:
+                    name, kind, rest = (
+                        google_item.group(1),
+                        google_item.group(3),
+                        google_item.group(4),
+                    )
+                    kind = f" ({kind})" if kind else ""
+                    out.append(f"- `{name.strip()}`{kind}: {rest}".rstrip())
+            else:
+                out.append(f"  {stripped}")
+            i += 1
+            continue
+        if section is not None and stripped and section not in LIST_SECTIONS:
+            out.append(stripped if not line.startswith("    ") else line[4:])
+        elif section is None:
+            out.append(line)
+        else:
+            out.append("")
+        i += 1
+    _flush_pycon(pycon, out)
+    # collapse runs of blank lines
+    result: list[str] = []
+    for line in out:
+        if line == "" and result and result[-1] == "":
+            continue
+        result.append(line)
+    return result
+
+
+def render_object(qualname: str, obj) -> list[str]:
+    kind = "class" if inspect.isclass(obj) else "function"
+    if not (inspect.isclass(obj) or callable(obj)):
+        return [f"### `{qualname}`", "", f"Constant: `{obj!r}`", ""]
+    out = [f"### `{qualname}`", "", "```text", f"{kind} {qualname}{signature(obj)}"]
+    out += ["```", ""]
+    doc = inspect.getdoc(obj)
+    if not doc:
+        return out + ["*(no docstring)*", ""]
+    return out + render_docstring(doc) + [""]
+
+
+def render() -> str:
+    out = [
+        "# API reference",
+        "",
+        "<!-- Generated by scripts/gen_api_docs.py from the docstrings: do not "
+        "edit by hand; run `python scripts/gen_api_docs.py`. -->",
+        "",
+        "The public names of each module, with their signatures and docstrings. "
+        "The examples (```` ```pycon ```` blocks) are run by `tests/test_docs.py`.",
+        "",
+    ]
+    toc, body = [], []
+    for module_name, title in MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as err:  # a half-written module: say so, go on
+            body += [
+                f"## {title}: `{module_name}`",
+                "",
+                f"*(not importable: {type(err).__name__}: {err})*",
+                "",
+            ]
+            continue
+        names = public_names(module)
+        if not names:
+            continue
+        anchor = module_name.replace(".", "").replace("_", "")
+        toc.append(f"- [{title}](#{anchor}): " + ", ".join(f"`{n}`" for n in names))
+        body += [f'<a id="{anchor}"></a>', "", f"## {title}: `{module_name}`", ""]
+        doc = inspect.getdoc(module) or ""
+        if doc:
+            first = doc.split("\n\n")[0]
+            body += [" ".join(first.split()), ""]
+        for name in names:
+            obj = getattr(module, name)
+            body += render_object(f"{module_name}.{name}", obj)
+    return "\n".join(out + toc + [""] + body).rstrip() + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if stale")
+    parser.add_argument("--out", default=str(OUT), help="output file")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    sys.path.insert(0, str(ROOT))
+    text = render()
+    path = Path(args.out)
+    if args.check:
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            print(
+                f"{path} is stale: run python scripts/gen_api_docs.py", file=sys.stderr
+            )
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path} ({text.count(chr(10))} lines)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
