@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import gzip
 import importlib.util
 import os
 import sys
@@ -140,8 +141,10 @@ def read_csv(path, label_column=None, n_features: int | None = None):
     0-based index). When ``n_features`` is given and the file has exactly that
     many columns, it holds no labels (``y`` is None).
     """
-    delimiter = "\t" if str(path).endswith(".tsv") else ","
-    with open(path, newline="") as f:
+    name = str(path).removesuffix(".gz")
+    delimiter = "\t" if name.endswith(".tsv") else ","
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as f:
         rows = [row for row in csv.reader(f, delimiter=delimiter) if row]
     if not rows:
         raise CLIError(f"{path} is empty")
@@ -263,7 +266,7 @@ def read_data(path, label_column=None, n_features=None, image_shape=None):
     suffix = Path(path).suffix.lower()
     if suffix == ".gz":
         suffix = Path(path[:-3]).suffix.lower()
-    if suffix == ".npz":
+    if suffix == ".npz" and not path.endswith(".gz"):
         with np.load(path, allow_pickle=False) as data:
             if "X" not in data:
                 raise CLIError(
@@ -376,15 +379,15 @@ def cmd_demo(args) -> int:
     n = args.n_samples
     Xs, ys, Xt, yt = make_rotated_moons(n, n, angle=args.angle, random_state=args.seed)
     print(
-        f"Rotated two moons: {n} labelled source points; {n} unlabelled target "
-        f"points, the same moons rotated by {args.angle:g} degrees.\n"
-        f"Keras backend: {backend}; {args.epochs} epochs; seed {args.seed}.\n"
+        f"Rotated two moons: {n} labelled source points, {n} unlabelled target "
+        f"points\n(the same moons rotated by {args.angle:g} degrees). "
+        f"Keras backend: {backend}; {args.epochs} epochs; seed {args.seed}."
     )
     params = {**DEMO_FIT, "epochs": args.epochs}
     models, rows = {}, []
     for title, strategy in (("source only", "source_only"), ("DANN", "dann")):
         if args.verbose:
-            print(f"Fitting {title} ({strategy}) ...", flush=True)
+            print(f"\nFitting {title} ({strategy}) ...", flush=True)
         t0 = time.perf_counter()
         clf = DomainAdaptiveClassifier(
             strategy, random_state=args.seed, verbose=args.verbose, **params
@@ -409,8 +412,8 @@ def cmd_demo(args) -> int:
     )
     change = 100 * (after - before)
     print(
-        f"\nTarget accuracy, before -> after adaptation: {before:.3f} -> {after:.3f} "
-        f"({change:+.1f} points). Target labels are used only for this score."
+        f"\nTarget accuracy before -> after adaptation: {before:.3f} -> {after:.3f} "
+        f"({change:+.1f} points).\nThe target labels were used for this score only."
     )
     if args.out:
         plot_decision_boundaries(
@@ -422,7 +425,7 @@ def cmd_demo(args) -> int:
             path=args.out,
             title=(
                 f"Rotated two moons ({args.angle:g}°): target accuracy "
-                f"{before:.3f} (source only) -> {after:.3f} (DANN)"
+                f"{before:.3f} (source only) → {after:.3f} (DANN)"
             ),
         )
         print(f"Plot written to {os.path.abspath(args.out)}")

@@ -100,18 +100,76 @@ def _role(match) -> str:
     return f"`{target.rsplit('.', 1)[-1] if match.group(1) else target}`"
 
 
-def signature(obj) -> str:
+def signature(obj, skip_self: bool = False) -> str:
+    """The call signature; one parameter per line when it is long."""
     target = obj.__init__ if inspect.isclass(obj) else obj
     try:
         sig = inspect.signature(target)
     except (TypeError, ValueError):
         return "(...)"
     params = list(sig.parameters.values())
-    if inspect.isclass(obj) and params and params[0].name == "self":
+    if (
+        (inspect.isclass(obj) or skip_self)
+        and params
+        and params[0].name
+        in (
+            "self",
+            "cls",
+        )
+    ):
         params = params[1:]
-    text = str(sig.replace(parameters=params))
-    text = re.sub(r" at 0x[0-9a-f]+", "", text)
-    return text if len(text) < 400 else "(...)"
+    sig = sig.replace(parameters=params)
+    text = re.sub(r" at 0x[0-9a-f]+", "", str(sig))
+    if len(text) <= 88:
+        return text
+    # split str(sig) at top-level commas: keeps the "*" and "/" markers
+    inner = text[1 : text.rindex(")")]
+    ret = text[text.rindex(")") + 1 :]
+    pieces, depth, current = [], 0, ""
+    for ch in inner:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            pieces.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    pieces.append(current.strip())
+    return "(\n" + "".join(f"    {p},\n" for p in pieces if p) + ")" + ret
+
+
+# Classes rendered in the reference: their methods are not repeated under
+# subclasses (set by render()).
+DOCUMENTED: set = set()
+SKIP_METHODS = {"get_config", "from_config", "build", "call", "compute_output_shape"}
+
+
+def public_methods(cls) -> list[tuple[str, object]]:
+    """Documented public methods that keras_transfer itself defines.
+
+    A method inherited from another class of the reference is listed there,
+    not again here.
+    """
+    out, seen = [], set()
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("keras_transfer"):
+            continue
+        own = klass is cls or klass not in DOCUMENTED
+        for name, attr in vars(klass).items():
+            if name in seen:
+                continue
+            seen.add(name)
+            if not own or name.startswith("_") or name in SKIP_METHODS:
+                continue
+            func = (
+                attr.__func__ if isinstance(attr, (classmethod, staticmethod)) else attr
+            )
+            if not inspect.isfunction(func) or not inspect.getdoc(func):
+                continue
+            out.append((name, getattr(cls, name)))
+    return out
 
 
 def _flush_pycon(lines: list[str], out: list[str]) -> None:
@@ -199,9 +257,20 @@ def render_object(qualname: str, obj) -> list[str]:
     out = [f"### `{qualname}`", "", "```text", f"{kind} {qualname}{signature(obj)}"]
     out += ["```", ""]
     doc = inspect.getdoc(obj)
-    if not doc:
-        return out + ["*(no docstring)*", ""]
-    return out + render_docstring(doc) + [""]
+    out += render_docstring(doc) + [""] if doc else ["*(no docstring)*", ""]
+    if inspect.isclass(obj):
+        for name, method in public_methods(obj):
+            out += [
+                f"#### `{qualname.rsplit('.', 1)[-1]}.{name}`",
+                "",
+                "```text",
+                f"{name}{signature(method, skip_self=True)}",
+                "```",
+                "",
+                *render_docstring(inspect.getdoc(method)),
+                "",
+            ]
+    return out
 
 
 def render() -> str:
@@ -216,6 +285,16 @@ def render() -> str:
         "",
     ]
     toc, body = [], []
+    DOCUMENTED.clear()
+    for module_name, _ in MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:
+            continue
+        for name in public_names(module):
+            obj = getattr(module, name, None)
+            if inspect.isclass(obj):
+                DOCUMENTED.add(obj)
     for module_name, title in MODULES:
         try:
             module = importlib.import_module(module_name)

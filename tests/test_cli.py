@@ -4,6 +4,7 @@ One test runs the installed console script in a subprocess; everything else
 calls ``main`` with tiny data and 1-2 epochs, on the process's backend.
 """
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -153,6 +154,14 @@ def test_read_csv_label_column_header_and_unlabelled(tmp_path):
     path.write_text("1,2\n3\n")
     with pytest.raises(CLIError, match="row 2 has 1 columns"):
         read_csv(path)
+    with gzip.open(tmp_path / "d.csv.gz", "wt") as f:
+        f.write("a\tb\n")  # not a tab file: one column named 'a\tb', no rows
+    with pytest.raises(CLIError, match="no data rows"):
+        read_data(tmp_path / "d.csv.gz")
+    with gzip.open(tmp_path / "d.tsv.gz", "wt") as f:
+        f.write("a\tb\tlabel\n1\t2\tx\n")
+    X, y = read_data(tmp_path / "d.tsv.gz")
+    assert X.tolist() == [[1.0, 2.0]] and y.tolist() == ["x"]
 
 
 def test_read_npz_svmlight_and_image_folders(tmp_path, moons_files):
