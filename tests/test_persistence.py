@@ -116,3 +116,30 @@ def test_new_process_and_other_backend(fitted, tmp_path):
         other,
         tmp_path,
     )
+
+
+def test_resume_from_backup_matches_uninterrupted_fit(small_moons, tmp_path):
+    """keras.callbacks.BackupAndRestore: an interrupted fit, fitted again with the
+    same backup directory, resumes and ends where an uninterrupted fit ends."""
+    Xs, ys, Xt, _ = small_moons
+    params = dict(FAST, epochs=4)
+    full = DomainAdaptiveClassifier("dann", **params).fit((Xs, ys), Xt)
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("power cut")
+
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    clf = DomainAdaptiveClassifier("dann", callbacks=[backup, Crash()], **params)
+    with pytest.raises(RuntimeError, match="power cut"):
+        clf.fit((Xs, ys), Xt)
+    assert not hasattr(clf, "model_")
+    clf.set_params(
+        callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))]
+    )
+    clf.fit((Xs, ys), Xt)
+    assert len(clf.history_["loss"]) == 2  # only epochs 3 and 4 ran again
+    np.testing.assert_allclose(
+        clf.predict_proba(Xt), full.predict_proba(Xt), rtol=1e-5, atol=1e-6
+    )

@@ -1,5 +1,10 @@
 """Turning what users pass into batches for ``model.fit``."""
 
-from keras_transfer.data.batches import DomainBatches, InputBatches, take_rows
+from keras_transfer.data.batches import (
+    DomainBatches,
+    EpochSync,
+    InputBatches,
+    take_rows,
+)
 
-__all__ = ["DomainBatches", "InputBatches", "take_rows"]
+__all__ = ["DomainBatches", "EpochSync", "InputBatches", "take_rows"]

@@ -58,20 +58,35 @@ class DomainBatches(keras.utils.PyDataset):
             np.full(n_t, -1, dtype="int32") if yt is None else np.asarray(yt, "int32")
         )
         self.batch_size = int(batch_size)
-        self.rng = np.random.default_rng(seed)
+        # The order of epoch e depends on (seed, e) only, so a fit resumed at
+        # epoch e (keras.callbacks.BackupAndRestore) sees the same batches.
+        self.seed = (
+            int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+        )
         n_s = Xs.shape[0]
         longest = max(n_s, n_t)
         self.half = min(self.batch_size, longest)
         self.n_batches = max(1, math.ceil(longest / self.half))
-        self.on_epoch_end()
+        self.set_epoch(0)
 
-    def _order(self, n):
+    def _order(self, rng, n):
         reps = math.ceil(self.n_batches * self.half / n)
-        return np.concatenate([self.rng.permutation(n) for _ in range(reps)])
+        return np.concatenate([rng.permutation(n) for _ in range(reps)])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle for epoch ``epoch`` (a pure function of the seed and epoch)."""
+        self.epoch = int(epoch)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.source_order = self._order(rng, self.Xs.shape[0])
+        self.target_order = (
+            None if self.Xt is None else self._order(rng, self.Xt.shape[0])
+        )
 
     def on_epoch_end(self):
-        self.source_order = self._order(self.Xs.shape[0])
-        self.target_order = None if self.Xt is None else self._order(self.Xt.shape[0])
+        # Keras may call this after the next epoch's on_epoch_begin; when an
+        # EpochSync callback drives the epoch, it alone decides.
+        if not getattr(self, "synced", False):
+            self.set_epoch(self.epoch + 1)
 
     def __len__(self):
         return self.n_batches
@@ -118,3 +133,18 @@ class InputBatches(keras.utils.PyDataset):
             index * self.batch_size, min((index + 1) * self.batch_size, self.X.shape[0])
         )
         return (take_rows(self.X, idx),)
+
+
+class EpochSync(keras.callbacks.Callback):
+    """Keeps a :class:`DomainBatches` on the epoch ``fit`` is at (resumed fits too)."""
+
+    def __init__(self, batches: DomainBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_train_begin(self, logs=None):
+        self.batches.synced = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.batches.epoch != epoch:
+            self.batches.set_epoch(epoch)

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from keras_transfer import schedules
 from keras_transfer.backbones import build_backbone
-from keras_transfer.data import DomainBatches
+from keras_transfer.data import DomainBatches, EpochSync
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
@@ -292,7 +292,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             batches,
             epochs=self.epochs,
             verbose=self.verbose,
-            callbacks=self.callbacks,
+            callbacks=[*(self.callbacks or []), EpochSync(batches)],
+            shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
             validation_data=val,
         )
         strategy.after_fit(model, target_X)
