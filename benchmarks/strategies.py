@@ -29,6 +29,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import sys
 import time
 
@@ -39,9 +40,8 @@ if _SHARED.is_dir():  # the offline copies next to the checkout (../shared/data)
 
 import numpy as np  # noqa: E402
 
-from keras_transfer import DomainAdaptiveClassifier  # noqa: E402
-from keras_transfer.datasets import load_amazon, load_mnist_usps_protocol  # noqa: E402
-from keras_transfer.strategies import available_strategies  # noqa: E402
+# keras_transfer (and so Keras) is imported inside the functions that train,
+# so that --merge, which only writes tables, starts in a second.
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks_strategies.md"
 
@@ -127,6 +127,8 @@ def log(msg: str) -> None:
 
 def fit_score(strategy, setting, seed, Xs, ys, Xt, X_eval, y_eval, epochs=None):
     """Fit one strategy on (Xs, ys) + unlabelled Xt; accuracy (%) on X_eval."""
+    from keras_transfer import DomainAdaptiveClassifier
+
     params = dict(setting)
     if epochs is not None:
         params["epochs"] = epochs
@@ -165,6 +167,8 @@ def run_grid(tasks, strategies, seeds, setting, results, epochs=None, on_done=No
 
 
 def digits_tasks(pairs):
+    from keras_transfer.datasets import load_mnist_usps_protocol
+
     tasks = {}
     for pair in pairs:
         Xs, ys, Xt, yt = load_mnist_usps_protocol(DIGIT_PAIRS[pair])
@@ -174,6 +178,8 @@ def digits_tasks(pairs):
 
 
 def amazon_tasks(pairs):
+    from keras_transfer.datasets import load_amazon
+
     def load(letter, split):
         X, y = load_amazon(AMAZON_DOMAINS[letter], split)
         X = X.copy()
@@ -256,7 +262,7 @@ def failures(results):
 
 
 def write_report(args, state, elapsed):
-    import keras
+    from importlib.metadata import version
 
     out = pathlib.Path(args.out)
     dump = {k: v for k, v in state.items() if k in ("digits", "amazon")}
@@ -277,7 +283,7 @@ def write_report(args, state, elapsed):
         "",
         "- Command(s): "
         + "; ".join(f"`{c}`" for c in state.get("commands", [" ".join(sys.argv)])),
-        f"- Backend: Keras {keras.__version__}, `{keras.backend.backend()}`, CPU "
+        f"- Backend: Keras {version('keras')}, `{os.environ['KERAS_BACKEND']}`, CPU "
         f"only; machine: 2 CPU cores shared with other jobs ({platform.machine()}, "
         f"Python {platform.python_version()}).",
         f"- Wall-clock: {elapsed / 60:.1f} min (parts run side by side are "
@@ -369,7 +375,8 @@ def parse_args(argv=None):
     p.add_argument(
         "--merge",
         default=None,
-        help="comma list of .json files of earlier (partial, parallel) runs: "
+        help="comma list of .json files (or .log files) of earlier (partial, "
+        "parallel) runs: "
         "write their combined table to --out without training",
     )
     args = p.parse_args(argv)
@@ -392,6 +399,10 @@ def parse_args(argv=None):
     unknown = set(pairs) - set(DIGIT_PAIRS) - set(AMAZON_PAIRS)
     if unknown:
         p.error(f"unknown pairs {sorted(unknown)}")
+    if args.merge:
+        return args
+    from keras_transfer.strategies import available_strategies
+
     known = set(available_strategies())
     for s in args.strategies + (args.amazon_strategies or []):
         if s not in known:
@@ -399,11 +410,35 @@ def parse_args(argv=None):
     return args
 
 
+def parse_log(path, n_seeds):
+    """Results of a run's log (e.g. of a run stopped mid-way): complete cells only."""
+    pattern = re.compile(r"\] (\S+) (\S+) seed (\d+): ([\d.]+) \(")
+    cells = {}
+    for line in pathlib.Path(path).read_text().splitlines():
+        m = pattern.search(line)
+        if m:
+            pair, strategy, _, acc = m.groups()
+            cells.setdefault((strategy, pair), []).append(float(acc))
+    part = {"elapsed": 0.0, "commands": []}
+    for (strategy, pair), accs in cells.items():
+        if len(accs) != n_seeds:
+            continue  # a cell cut short is left out, not shown with fewer seeds
+        name = "digits" if pair in DIGIT_PAIRS else "amazon"
+        res, pairs, strategies = part.setdefault(name, ({}, [], []))
+        res.setdefault(strategy, {})[pair] = accs
+        pairs.append(pair) if pair not in pairs else None
+        strategies.append(strategy) if strategy not in strategies else None
+    return part
+
+
 def merge(args, state):
     """Combine the results of runs over disjoint pairs / strategies."""
     elapsed, commands = 0.0, []
     for path in args.merge.split(","):
-        part = json.loads(pathlib.Path(path).read_text())
+        if path.endswith(".log"):
+            part = parse_log(path, len(args.seeds))
+        else:
+            part = json.loads(pathlib.Path(path).read_text())
         elapsed += part.get("elapsed", 0.0)
         commands += part.get("commands", [])
         for name in ("digits", "amazon"):
