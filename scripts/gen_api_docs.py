@@ -166,7 +166,8 @@ def public_methods(cls) -> list[tuple[str, object]]:
             func = (
                 attr.__func__ if isinstance(attr, (classmethod, staticmethod)) else attr
             )
-            if not inspect.isfunction(func) or not inspect.getdoc(func):
+            # Its own docstring only: not one inherited from Keras or sklearn.
+            if not inspect.isfunction(func) or not (func.__doc__ or "").strip():
                 continue
             out.append((name, getattr(cls, name)))
     return out
@@ -184,6 +185,10 @@ def render_docstring(doc: str) -> list[str]:
     """Markdown lines from a Google- or numpy-style docstring."""
     lines = inspect.cleandoc(doc).splitlines()
     lines = [line if ">>>" in line else ROLE.sub(_role, line) for line in lines]
+    # A fenced example inside a docstring is shown, not run by tests/test_docs.py.
+    lines = [
+        re.sub(r"^(\s*)```(python|py)\s*$", r"\1```\2 no-test", line) for line in lines
+    ]
     out: list[str] = []
     section = None
     pycon: list[str] = []
@@ -256,7 +261,7 @@ def render_object(qualname: str, obj) -> list[str]:
         return [f"### `{qualname}`", "", f"Constant: `{obj!r}`", ""]
     out = [f"### `{qualname}`", "", "```text", f"{kind} {qualname}{signature(obj)}"]
     out += ["```", ""]
-    doc = inspect.getdoc(obj)
+    doc = obj.__doc__ if (obj.__doc__ or "").strip() else None  # not inherited
     out += render_docstring(doc) + [""] if doc else ["*(no docstring)*", ""]
     if inspect.isclass(obj):
         for name, method in public_methods(obj):
@@ -267,7 +272,7 @@ def render_object(qualname: str, obj) -> list[str]:
                 f"{name}{signature(method, skip_self=True)}",
                 "```",
                 "",
-                *render_docstring(inspect.getdoc(method)),
+                *render_docstring(method.__doc__),
                 "",
             ]
     return out
