@@ -84,15 +84,33 @@ def _choose_backend(requested: str | None) -> str | None:
         return requested
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    keras_home = os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
-    if os.path.exists(os.path.join(os.path.expanduser(keras_home), "keras.json")):
-        return None  # Keras reads its own configuration
-    # No choice made anywhere: take the first installed backend, fastest first.
+    configured = _keras_json_backend()
+    if configured and _installed(configured):
+        return configured  # Keras reads its own configuration
+    # No usable choice anywhere: take the first installed backend, fastest first.
     for name in BACKENDS:
-        if importlib.util.find_spec(name) is not None:
+        if _installed(name):
             os.environ["KERAS_BACKEND"] = name
             return name
     return None
+
+
+def _installed(backend: str) -> bool:
+    return importlib.util.find_spec(backend) is not None
+
+
+def _keras_json_backend() -> str | None:
+    """The backend named in Keras's own keras.json, if any."""
+    import json
+
+    home = os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
+    path = os.path.join(os.path.expanduser(home), "keras.json")
+    try:
+        with open(path) as f:
+            backend = json.load(f).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return backend if isinstance(backend, str) else None
 
 
 def _running_backend() -> str:

@@ -120,6 +120,34 @@ def test_other_backend_than_the_running_one_is_refused(capsys):
     assert code == 0 and "dann" in out.split()
 
 
+@pytest.mark.parametrize(
+    "configured, expected",
+    [
+        ("torch", "torch None"),  # Keras's own config, installed: left to Keras
+        ("no_such_backend", "jax jax"),  # not installed: the first installed one
+        (None, "jax jax"),  # no keras.json at all
+    ],
+)
+def test_backend_choice_without_option_or_environment(tmp_path, configured, expected):
+    if configured is not None:
+        (tmp_path / "keras.json").write_text(f'{{"backend": "{configured}"}}')
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)
+    code = (
+        "import os; from keras_transfer.cli import _choose_backend; "
+        "print(_choose_backend(None), os.environ.get('KERAS_BACKEND'))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert proc.stdout.split()[-2:] == expected.split()
+
+
 def test_console_script_errors_without_traceback(tmp_path):
     exe = shutil.which("keras-transfer")
     cmd = [exe] if exe else [sys.executable, "-m", "keras_transfer.cli"]
