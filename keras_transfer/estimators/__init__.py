@@ -2,5 +2,6 @@
 
 from keras_transfer.estimators.base import BaseTransferEstimator
 from keras_transfer.estimators.domain_adaptive import DomainAdaptiveClassifier
+from keras_transfer.estimators.transfer import TransferClassifier
 
-__all__ = ["BaseTransferEstimator", "DomainAdaptiveClassifier"]
+__all__ = ["BaseTransferEstimator", "DomainAdaptiveClassifier", "TransferClassifier"]

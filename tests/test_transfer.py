@@ -1,0 +1,283 @@
+"""TransferClassifier on every backend: what trains, what stays, what loads.
+
+Data: scikit-learn's 8x8 digits, digits 0-4 as the source task and 5-9 as
+the target task (different label sets, as in the article's flow).
+"""
+
+import pickle
+
+import keras
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV
+
+from keras_transfer import TransferClassifier
+from keras_transfer.models.transfer_model import KEEPS_SOURCE, STRATEGIES
+
+BACKBONE = ("conv_a", "conv_b", "features")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).reshape(-1, 8, 8, 1).astype("float32")
+    rng = np.random.default_rng(0)
+    src = np.flatnonzero(y < 5)
+    tgt = rng.permutation(np.flatnonzero(y >= 5))
+    return {
+        "Xs": X[src],
+        "ys": y[src],
+        "Xt": X[tgt[:300]],
+        "yt": y[tgt[:300]],
+        "Xt_test": X[tgt[300:]],
+        "yt_test": y[tgt[300:]],
+    }
+
+
+def make_source_model():
+    inputs = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(6, 3, activation="relu", name="conv_a")(inputs)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv_b")(h)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(16, activation="relu", name="features")(h)
+    return keras.Model(inputs, keras.layers.Dense(5, name="head")(h))
+
+
+@pytest.fixture(scope="module")
+def source(digits):
+    """A pretrained source model (compiled with SGD at 0.05) with BatchNorm."""
+    keras.utils.set_random_seed(0)
+    model = make_source_model()
+    model.compile(
+        keras.optimizers.SGD(0.05),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(digits["Xs"], digits["ys"], epochs=3, batch_size=32, verbose=0)
+    return model
+
+
+def small(**kwargs):
+    params = dict(epochs=1, steps_per_epoch=3, batch_size=32, random_state=0)
+    params.update(kwargs)
+    return TransferClassifier(**params)
+
+
+def weights_of(network, name):
+    try:
+        layer = network.get_layer(name)
+    except ValueError:
+        layer = network.get_layer(f"lora_{name}").layer
+    return [np.array(w) for w in layer.get_weights()]
+
+
+class StartProbe(keras.callbacks.Callback):
+    """The model's outputs on a probe batch before the first training step."""
+
+    def __init__(self, x):
+        super().__init__()
+        self.x = x
+
+    def on_train_begin(self, logs=None):
+        out = self.model(self.x, training=False)
+        self.outputs = {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}
+        self.head = [np.array(w) for w in self.model.classifier.get_weights()]
+
+
+# Layers whose weights must move in one epoch (3 steps); all others must be
+# bit-identical to the source model's. Gradual unfreezing trains the new head
+# alone in its first epoch.
+CHANGES = {
+    "feature_extraction": set(),
+    "fine_tune": set(BACKBONE),
+    "partial": {"conv_b", "features"},  # default: the lower half frozen
+    "gradual": set(),
+    "joint": {*BACKBONE, "head"},
+    "lwf": {*BACKBONE, "head"},
+    "adapter": set(),
+    "lora": set(),
+    "fusion": set(),
+}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_what_trains_under_each_strategy(strategy, digits, source):
+    Xs, ys = digits["Xs"], digits["ys"]
+    probe = digits["Xt"][:16]
+    start = StartProbe(probe)
+    # lwf: a warm-up epoch for the new head alone (Li & Hoiem), then everything
+    epochs = 2 if strategy == "lwf" else 1
+    clf = small(
+        strategy=strategy, source_model=source, callbacks=[start], epochs=epochs
+    )
+    # source rows: trained on by joint, scored before/after where the task is kept
+    keeps = strategy in KEEPS_SOURCE
+    clf.fit(digits["Xt"], digits["yt"], source_data=(Xs, ys) if keeps else None)
+    net = clf.model_.network
+    names = [*BACKBONE, "bn"] + (["head"] if strategy in ("joint", "lwf") else [])
+    for name in names:
+        before, after = weights_of(source, name), weights_of(net, name)
+        same = all(np.array_equal(a, b) for a, b in zip(before, after))
+        # BatchNorm: gamma/beta and moving statistics stay frozen everywhere.
+        assert same == (name not in CHANGES[strategy]), (strategy, name)
+    assert np.array_equal(  # the user's model is never touched
+        weights_of(source, "conv_a")[0], source.get_layer("conv_a").get_weights()[0]
+    )
+    # The new head always trains.
+    head = clf.model_.classifier.get_weights()
+    assert not any(np.array_equal(a, b) for a, b in zip(start.head, head))
+
+    features_model = keras.Model(source.inputs, source.get_layer("features").output)
+    if strategy in ("adapter", "lora"):
+        # Before training, the adapted network equals the source network.
+        expected = keras.ops.convert_to_numpy(features_model(probe, training=False))
+        assert np.array_equal(start.outputs["features"], expected)
+        source_out = keras.ops.convert_to_numpy(source(probe, training=False))
+        assert np.array_equal(start.outputs["source_logits"], source_out)
+    if strategy == "adapter":
+        up = clf.model_.adapter.up_kernel
+        assert np.any(keras.ops.convert_to_numpy(up) != 0)  # the adapter trained
+    if strategy == "lora":
+        b = [w for w in clf.model_.network.trainable_weights if "lora_b" in w.path]
+        assert b and all(np.any(keras.ops.convert_to_numpy(w) != 0) for w in b)
+        assert all(
+            "lora_a" in w.path or "lora_b" in w.path
+            for w in clf.model_.network.trainable_weights
+        )
+
+    if strategy in ("fine_tune", "lwf", "adapter", "lora", "fusion"):
+        # The fitted model (with its adapter, LoRA wrappers, reference...) pickles.
+        restored = pickle.loads(pickle.dumps(clf))
+        assert np.array_equal(restored.predict_proba(probe), clf.predict_proba(probe))
+
+    # Source-task accuracy before (the source model) and after (the fitted model).
+    if keeps:
+        before = float(np.mean(np.argmax(source.predict(Xs, verbose=0), 1) == ys))
+        assert clf.source_score_before_ == pytest.approx(before, abs=1e-6)
+        assert clf.source_score_after_ == pytest.approx(clf.score_source(Xs, ys))
+        if strategy in ("adapter", "lora"):  # the source path is frozen
+            assert clf.source_score_after_ == clf.source_score_before_
+    else:
+        assert clf.source_score_before_ is clf.source_score_after_ is None
+        with pytest.raises(AttributeError, match="does not keep the source task"):
+            clf.predict_source(Xs)
+
+
+def test_joint_pretrains_on_source_data_and_reports_source_accuracy(digits, tmp_path):
+    strings = np.array([f"digit {v}" for v in digits["yt"]])
+    clf = small(
+        strategy="joint",
+        backbone="mlp",
+        backbone_params={"units": (16,)},
+        pretrain_epochs=2,
+    )
+    clf.fit(source=(digits["Xs"], digits["ys"]), target=(digits["Xt"], strings))
+    assert clf.classes_.tolist() == [f"digit {v}" for v in range(5, 10)]
+    assert clf.source_classes_.tolist() == [0, 1, 2, 3, 4]
+    assert len(clf.source_history_["loss"]) == 2
+    assert 0.0 <= clf.source_score_before_ <= 1.0
+    assert 0.0 <= clf.source_score_after_ <= 1.0
+    assert set(clf.predict(digits["Xt_test"][:5])) <= set(clf.classes_)
+    assert clf.training_settings_["inherited"]  # Adam 1e-3 from the pretraining
+
+    # The pretrained model saved as .weights.h5 loads into the named backbone.
+    path = tmp_path / "src.weights.h5"
+    clf.source_model_.save_weights(path)
+    fe = small(
+        strategy="feature_extraction", backbone="mlp", backbone_params={"units": (16,)}
+    )
+    fe.fit(source=str(path), target=(digits["Xt"], digits["yt"]))
+    saved = [w for layer in clf.source_model_.layers[:-1] for w in layer.get_weights()]
+    loaded = [w for layer in fe.model_.network.layers for w in layer.get_weights()]
+    assert len(saved) == len(loaded) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(saved, loaded))
+
+
+def test_pretrained_files_load_and_fine_tune(digits, source, tmp_path):
+    # A fresh copy per file: Keras's legacy .h5 writer drops the optimizer
+    # from the model's compile config as a side effect.
+    for suffix in (".keras", ".h5"):
+        model = keras.models.clone_model(source)
+        model.set_weights(source.get_weights())
+        model.compile(
+            keras.optimizers.SGD(0.05),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        model.save(tmp_path / f"source{suffix}")  # .h5: the legacy Keras 2 format
+    # Multiplier 0: the weights loaded from the legacy file come through bit
+    # for bit while the new head trains.
+    frozen = small(backbone_lr_multiplier=0.0).fit(
+        source=str(tmp_path / "source.h5"), target=(digits["Xt"], digits["yt"])
+    )
+    tuned = small(epochs=2, steps_per_epoch=10).fit(
+        source=str(tmp_path / "source.keras"), target=(digits["Xt"], digits["yt"])
+    )
+    for name in BACKBONE:
+        loaded = weights_of(frozen.model_.network, name)
+        assert all(
+            np.array_equal(a, b) for a, b in zip(weights_of(source, name), loaded)
+        )
+        assert not np.array_equal(
+            weights_of(source, name)[0], weights_of(tuned.model_.network, name)[0]
+        )
+    # Hyper-parameter transfer: the saved SGD optimizer and its rate are reused.
+    for clf in (frozen, tuned):
+        settings = clf.training_settings_
+        assert settings["optimizer"] == "SGD" and settings["inherited"]
+        assert settings["learning_rate"] == pytest.approx(0.05)
+    assert tuned.score(digits["Xt_test"], digits["yt_test"]) > 0.5  # chance: 0.2
+
+
+def test_gradual_unfreezing_moves_one_more_layer_each_epoch(digits, source):
+    snapshots = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            net = self.model.network
+            snapshots.append({n: weights_of(net, n)[0].copy() for n in BACKBONE})
+
+    clf = small(strategy="gradual", source_model=source, epochs=4, steps_per_epoch=2)
+    clf.set_params(callbacks=[Record()]).fit(digits["Xt"], digits["yt"])
+    assert clf.gradual_stages_ == [0, 1, 2, 3]
+    start = {n: weights_of(source, n)[0] for n in BACKBONE}
+    previous = [start] + snapshots[:-1]
+    moved = [
+        {n for n in BACKBONE if not np.array_equal(prev[n], snap[n])}
+        for prev, snap in zip(previous, snapshots)
+    ]
+    assert moved == [set(), {"features"}, {"features", "conv_b"}, set(BACKBONE)]
+
+
+def test_clone_and_grid_search_over_strategy(digits, source):
+    est = small(source_model=source)
+    cloned = clone(est)
+    assert cloned.get_params()["strategy"] == "fine_tune"
+    assert cloned.source_model is not source  # a copy of the user's model
+    X, y = digits["Xt"], digits["yt"]
+    idx = np.arange(len(y))
+    grid = GridSearchCV(
+        est,
+        {"strategy": ["feature_extraction", "fine_tune"]},
+        cv=[(idx[:200], idx[200:])],
+        refit=False,
+    ).fit(X, y)
+    scores = grid.cv_results_["mean_test_score"]
+    assert len(scores) == 2 and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_clear_errors(digits, source):
+    X, y = digits["Xt"], digits["yt"]
+    with pytest.raises(ValueError, match="Unknown strategy"):
+        small(strategy="magic", source_model=source).fit(X, y)
+    with pytest.raises(ValueError, match="No source"):
+        small().fit(X, y)
+    with pytest.raises(ValueError, match="joint"):
+        small(strategy="joint", source_model=source).fit(X, y)
+    with pytest.raises(ValueError, match="resize_images"):
+        small(source_model=source).fit(np.zeros((10, 16, 16, 1)), np.arange(10) % 2)
+    with pytest.raises(ValueError, match="strategy_params"):
+        small(source_model=source, strategy_params={"rank": 2}).fit(X, y)
+    with pytest.raises(TypeError, match="given twice"):
+        small(source_model=source).fit(source=source, target=(X, y))
