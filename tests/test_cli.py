@@ -271,9 +271,6 @@ def test_fit_predict_evaluate_csv(capsys, moons_files, tmp_path):
     np.testing.assert_allclose(
         np.c_[rows["proba_0"], rows["proba_1"]], clf.predict_proba(Xt), atol=1e-5
     )
-    code, out, _ = run(capsys, "predict", model, d / "target.csv", "-o", "-")
-    lines = out.strip().splitlines()
-    assert lines[0] == "prediction" and len(lines) == 1 + len(Xt)
 
     code, out, _ = run(capsys, "evaluate", model, d / "target_labelled.csv")
     accuracy = float(np.mean(clf.predict(Xt) == yt))
