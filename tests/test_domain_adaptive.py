@@ -12,7 +12,11 @@ FAST = dict(epochs=2, batch_size=32, random_state=0, jit_compile=False)
 
 
 def test_dann_beats_source_only_on_rotated_moons(moons):
-    """Rotated moons, 30°: DANN's target accuracy beats source-only (3 seeds)."""
+    """Rotated moons, 30°: DANN's target accuracy beats source-only (5 seeds).
+
+    DANN on the moons is seed-sensitive (jax, seeds 0-4: 0.93 0.74 0.79 0.93
+    0.86, mean 0.852, against source-only 0.802), so the mean is taken over
+    five seeds."""
     Xs, ys, Xt, yt = moons
     params = dict(epochs=20, batch_size=128, learning_rate=3e-3)
     scores = {}
@@ -26,7 +30,7 @@ def test_dann_beats_source_only_on_rotated_moons(moons):
                     Xt,
                     yt,
                 )
-                for seed in range(3)
+                for seed in range(5)
             ]
         )
     print(scores)
