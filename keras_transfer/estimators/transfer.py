@@ -240,7 +240,9 @@ class TransferClassifier(BaseTransferEstimator):
             model (default: the input of its last layer, i.e. below the head).
         freeze: which transferred layers are frozen: ``"all"``, ``"none"``,
             ``k`` (the first k layers with weights), a name / regex or a list
-            of them; ``None`` uses the strategy's default.
+            of them; ``None`` uses the strategy's default (``"none"``; the lower
+            half for ``partial``; ``"all"`` for ``fusion``). ``feature_extraction``,
+            ``adapter`` and ``lora`` always freeze the whole source network.
         freeze_batchnorm: keep BatchNormalization layers frozen, i.e. in
             inference mode (the Keras transfer-learning guide's rule).
         backbone_lr_multiplier: learning-rate multiplier of the transferred
