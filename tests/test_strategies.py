@@ -25,6 +25,7 @@ from keras_transfer.datasets import load_digits_shift, make_rotated_moons
 from keras_transfer.losses import mmd
 from keras_transfer.models import AdaptationModel
 from keras_transfer.strategies import CDAN, available_strategies
+from keras_transfer.strategies.adabn import reestimate_batchnorm
 
 MOONS_STRATEGIES = [
     "mmd",
@@ -278,8 +279,11 @@ def test_adabn_sets_batchnorm_statistics_to_target():
         rtol=1e-3,
         atol=1e-3,
     )
-    # Same seed, same training: only the re-estimation differs.
-    plain = fitted_adabn("source_only")
+    # Same seed, same training; the reference gets exact *source* statistics
+    # (Keras's moving averages lag after few steps), so only the domain of
+    # the statistics differs.
+    plain = pickle.loads(pickle.dumps(fitted_adabn("source_only")))
+    reestimate_batchnorm(plain.model_, Xs[..., None])
     assert np.mean(clf.predict(Xt) == yt) > np.mean(plain.predict(Xt) == yt)
 
 
