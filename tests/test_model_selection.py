@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 import sklearn
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -124,11 +124,17 @@ def test_grid_search_with_every_scorer_n_jobs_2():
     assert TargetAccuracyScorer(Xt, yt)(best, Xt, None) == np.mean(pred == yt)
     assert search.predict_proba(Xt).shape == (len(Xt), 2)
 
-    # stateless: same inputs, same score, whatever was scored in between (A, B, A)
+    # stateless: same inputs, same score, whatever was scored in between (A, B, A).
+    # Circular validation's default path (a refit of the DA pipeline) had this
+    # check above: the two source_only grid points got equal scores.
     other = Pipeline([("scale", StandardScaler()), ("clf", FeatureLR())])
     other.fit(X[y >= 0], y[y >= 0])
     Xf, yf = X[test], y[test]
-    for name, scorer in unsupervised_scorers().items():
+    scorers = {
+        **unsupervised_scorers(),
+        "circular": CircularValidation(reverse_estimator=LogisticRegression()),
+    }
+    for name, scorer in scorers.items():
         first = scorer(best, Xf, yf)
         between = scorer(other, Xf, yf)
         again = scorer(best, Xf, yf)
@@ -362,21 +368,26 @@ def test_leave_one_domain_out_properties():
 
 
 def test_leave_one_domain_out_without_routing_through_groups():
-    """No routing: GridSearchCV passes groups=sample_domain to the splitter."""
+    """No routing: GridSearchCV / cross_val_score pass groups to the splitter."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(90, 2))
     y = (X[:, 0] > 0).astype(int)
     sd = np.repeat([1, 2, -1], 30)
     y[sd < 0] = -1
+    cv = LeaveOneDomainOut()
     search = GridSearchCV(
         FeatureLR(),
         {"C": [0.1, 1.0]},
         scoring=DeepEmbeddedValidation(),
-        cv=LeaveOneDomainOut(),
+        cv=cv,
         error_score="raise",
     ).fit(X, y, groups=sd)
     assert search.n_splits_ == 2
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    scores = cross_val_score(
+        FeatureLR(), X, y, groups=sd, scoring=ImportanceWeightedScorer(), cv=cv
+    )
+    assert scores.shape == (2,) and np.all(scores < 0)
 
 
 # ---- pack / unpack -------------------------------------------------------------------

@@ -124,9 +124,7 @@ class AdaptationModel(keras.Model):
             lam = ops.cast(self.current_lambda(), features.dtype)
             self.step_counter.assign_add(1.0)
             extra = {"x": inputs} if self.strategy.needs_inputs else {}
-            outputs.update(
-                self.strategy(features, logits, lam, training=True, **extra)
-            )
+            outputs.update(self.strategy(features, logits, lam, training=True, **extra))
             outputs["lambda"] = lam
         return outputs
 
