@@ -23,6 +23,19 @@ def nan_at(X, value=np.nan):
     return X
 
 
+class Stream:
+    """A re-iterable stream of batches with a length (like a PyDataset)."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
 CASES = {
     "feature count differs": (
         lambda Xs, ys, Xt: ((Xs, ys), Xt[:, :2]),
@@ -135,6 +148,24 @@ CASES = {
         {"strategy_params": {"colour": 1}},
         ValueError,
         "Bad strategy_params",
+    ),
+    "stream without classes": (
+        lambda Xs, ys, Xt: (Stream([(Xs, ys)]), Xt),
+        {},
+        ValueError,
+        "streamed source has no labels up front: pass classes=",
+    ),
+    "stream of unknown length": (
+        lambda Xs, ys, Xt: ((Xs, ys), iter([Xt])),
+        {},
+        ValueError,
+        "the target stream has no length.*steps_per_epoch",
+    ),
+    "NaN in a streamed batch": (
+        lambda Xs, ys, Xt: ((Xs, ys), Stream([Xt, nan_at(Xt)])),
+        {},
+        ValueError,
+        "target stream, batch 1: X_batch contains NaN",
     ),
     "no target in explicit form": (
         lambda Xs, ys, Xt: ((Xs, ys), None),

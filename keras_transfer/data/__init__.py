@@ -6,5 +6,20 @@ from keras_transfer.data.batches import (
     InputBatches,
     take_rows,
 )
+from keras_transfer.data.streams import (
+    ArrayBatches,
+    BatchStream,
+    StreamBatches,
+    is_stream,
+)
 
-__all__ = ["DomainBatches", "EpochSync", "InputBatches", "take_rows"]
+__all__ = [
+    "ArrayBatches",
+    "BatchStream",
+    "DomainBatches",
+    "EpochSync",
+    "InputBatches",
+    "StreamBatches",
+    "is_stream",
+    "take_rows",
+]

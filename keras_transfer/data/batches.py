@@ -8,9 +8,17 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
+from keras_transfer.data.memmap import read_rows
+
 
 def take_rows(X, idx):
-    """Rows ``idx`` of a NumPy array, memmap or scipy.sparse matrix, dense float32."""
+    """Rows ``idx`` of a NumPy array, memmap or scipy.sparse matrix, dense float32.
+
+    A ``np.memmap`` is read through its file (``data.memmap.read_rows``), so
+    its pages do not pile up in the process's resident memory.
+    """
+    if isinstance(X, np.memmap):
+        return np.asarray(read_rows(X, idx), dtype="float32")
     rows = X[idx]
     if sp.issparse(rows):
         rows = rows.toarray()

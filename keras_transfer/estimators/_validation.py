@@ -12,16 +12,20 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from keras_transfer.data.memmap import iter_chunks, read_rows
+
 MASK = -1  # label of unlabelled rows in the packed form (skada's convention)
 
 
-def check_X(estimator, X, *, reset: bool, what: str = "X"):
+def check_X(estimator, X, *, reset: bool, what: str = "X", keep_memmap: bool = False):
     """Validate features: finite numbers, 2-D tables or image batches.
 
     With ``reset=True`` the checks run on a shallow copy of ``estimator`` and
     the copy's ``n_features_in_`` / ``feature_names_in_`` are returned with the
     array, so a failing ``fit`` never leaves the estimator half-changed.
     Returns ``(array, holder)``; arrays come back as float32 (CSR if sparse).
+    With ``keep_memmap=True`` a ``np.memmap`` is checked chunk by chunk through
+    its file and returned as it is (any numeric dtype), never copied whole.
     """
     if X is None:
         raise ValueError(f"{what} is None; pass an array of shape (n_samples, ...).")
@@ -40,6 +44,8 @@ def check_X(estimator, X, *, reset: bool, what: str = "X"):
             "feature or X.reshape(1, -1) for a single sample."
         )
     holder = copy.copy(estimator) if reset else estimator
+    if keep_memmap and isinstance(X, np.memmap):
+        return _check_memmap(holder, X, reset=reset, what=what), holder
     try:
         X = validate_data(
             holder,
@@ -55,6 +61,40 @@ def check_X(estimator, X, *, reset: bool, what: str = "X"):
     if sp.issparse(X):
         X.sort_indices()
     return X, holder
+
+
+def _check_memmap(holder, X, *, reset: bool, what: str):
+    """check_X for a memmap: sklearn's checks on the first rows, then finite
+    values chunk by chunk, read through the file (the RSS stays flat)."""
+    head = min(X.shape[0], 1024)
+    try:
+        validate_data(
+            holder,
+            read_rows(X, np.arange(head)),
+            reset=reset,
+            allow_nd=True,
+            dtype="float32",
+            ensure_min_features=1,
+        )
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}") from None
+    if X.dtype.kind in "fc":
+        for lo, chunk in iter_chunks(X, start=head):
+            with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf
+                values = chunk.astype("float32")
+            finite = np.isfinite(values.reshape(len(values), -1))
+            if not finite.all():
+                row, col = np.argwhere(~finite)[0]
+                kind = (
+                    "NaN"
+                    if np.isnan(values.reshape(len(values), -1)[row, col])
+                    else "infinity or a value too large for dtype('float32')"
+                )
+                raise ValueError(
+                    f"{what}: Input contains {kind} (first at row {lo + row} of "
+                    "the memmap, checked chunk by chunk)."
+                )
+    return X
 
 
 def check_same_shape(Xs, Xt):
@@ -130,21 +170,57 @@ def encode_labels(labelled_y):
     return classes
 
 
-def encode(y, classes, mask):
+def encode(y, classes, mask, given: bool = False):
+    """Integer codes of ``y`` in ``classes`` (``-1`` where ``mask``); ``given``:
+    the classes came from the user's ``classes=``, not from the source labels."""
     out = np.full(y.shape[0], MASK, dtype="int32")
     if (~mask).any():
         values = y[~mask]
-        idx = np.searchsorted(classes, values)
+        try:
+            idx = np.searchsorted(classes, values)
+        except TypeError:  # e.g. string labels against integer classes
+            idx = np.zeros(len(values), dtype=np.intp)
         idx = np.clip(idx, 0, len(classes) - 1)
         unknown = classes[idx] != values
         if unknown.any():
+            if given:
+                where = "the classes given to fit"
+                tail = "pass every label the data may hold in classes=[...]."
+            else:
+                where = "the source classes"
+                tail = "domain adaptation needs the same label set in both domains."
             raise ValueError(
                 f"Labels {sorted(set(values[unknown].tolist()))[:5]} are not among "
-                f"the source classes {classes.tolist()}: domain adaptation needs "
-                "the same label set in both domains."
+                f"{where} {classes.tolist()}: {tail}"
             )
         out[~mask] = idx
     return out
+
+
+def check_classes(classes):
+    """The label set a user passes as ``classes=``: sorted, unique, >= 2 labels.
+
+    Example:
+    >>> from keras_transfer.estimators._validation import check_classes
+    >>> check_classes(["dog", "cat", "dog"]).tolist()
+    ['cat', 'dog']
+    """
+    classes = np.asarray(classes)
+    if classes.ndim != 1:
+        raise ValueError(
+            f"classes must be a 1-D list of labels, got shape {classes.shape}."
+        )
+    if is_masked(classes).any():
+        raise ValueError(
+            "classes must not hold -1 (or None/NaN): it marks unlabelled rows."
+        )
+    check_classification_targets(classes)
+    classes = np.unique(classes)
+    if len(classes) < 2:
+        raise ValueError(
+            f"classes must hold at least two labels, got {classes.tolist()}."
+        )
+    return classes
 
 
 def check_positive_int(value, name: str, minimum: int = 1):

@@ -99,7 +99,7 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
 
     def _model_outputs(self, X, key: str = "logits"):
         check_is_fitted(self)
-        X, _ = check_X(self, X, reset=False)
+        X, _ = check_X(self, X, reset=False, keep_memmap=True)
         X = as_image_batch(X)
         if X.shape[1:] != tuple(self.input_shape_):
             raise ValueError(

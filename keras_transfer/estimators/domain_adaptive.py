@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -9,11 +10,13 @@ import scipy.sparse as sp
 
 from keras_transfer import schedules
 from keras_transfer.backbones import build_backbone
-from keras_transfer.data import DomainBatches, EpochSync
+from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
 from keras_transfer.estimators._validation import (
     as_image_batch,
+    check_classes,
     check_labels,
     check_non_negative,
+    check_positive_int,
     check_same_shape,
     check_X,
     encode,
@@ -22,7 +25,7 @@ from keras_transfer.estimators._validation import (
 )
 from keras_transfer.estimators.base import BaseTransferEstimator
 from keras_transfer.models import AdaptationModel
-from keras_transfer.strategies import get_strategy
+from keras_transfer.strategies import Strategy, get_strategy
 
 
 class DomainAdaptiveClassifier(BaseTransferEstimator):
@@ -37,7 +40,12 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
       ``fit(X, y)`` where unlabelled target rows have ``y == -1`` (skada's
       convention), optionally with ``sample_domain`` (> 0 source, < 0 target)
       passed through scikit-learn metadata routing. Without it, labelled rows
-      are source and masked rows are target.
+      are source and masked rows are target;
+    * streamed: ``fit(source=batches, target=Xt, classes=[0, 1])`` where the
+      source and/or the target is a generator, a function returning one, a
+      ``keras.utils.PyDataset`` or a ``tf.data.Dataset`` (see
+      ``docs/streaming.md``). ``np.memmap`` arrays work in every form and are
+      read a batch at a time.
 
     ``predict`` treats its input as target-domain data.
 
@@ -191,6 +199,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         target=None,
         sample_domain=None,
         validation_data=None,
+        classes=None,
+        steps_per_epoch: int | None = None,
     ):
         """Fit on labelled source rows and (unlabelled) target rows.
 
@@ -202,19 +212,41 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             sample_domain: packed form only: > 0 source rows, < 0 target rows.
             validation_data: optional ``(X_val, y_val)`` evaluated each epoch
                 (e.g. for ``keras.callbacks.EarlyStopping``).
+            classes: every label the data may hold. Required with a streamed
+                source (its labels are not known before training); optional
+                with arrays (default: the labels of the source rows).
+            steps_per_epoch: streamed input only: steps (one source and one
+                target batch each) per epoch. Needed when a stream has no
+                length (a generator); default: batches of the longer domain.
 
         Returns:
             self
         """
+        if any(is_stream(v) for v in (X, y, source, target)):
+            return self._fit_streams(
+                X,
+                y,
+                source,
+                target,
+                sample_domain,
+                validation_data,
+                classes,
+                steps_per_epoch,
+            )
+        if steps_per_epoch is not None:
+            raise TypeError(
+                "steps_per_epoch is for streamed input; with arrays an epoch is one "
+                "pass over the larger domain (set epochs instead)."
+            )
         # Seed first: layers draw their initializer seeds when constructed.
         seed = self._seed()
         strategy, schedule = self._check_params()
         Xs, ys, Xt, yt = self._split_inputs(X, y, source, target, sample_domain)
-        Xs, holder = check_X(self, Xs, reset=True, what="source X")
+        Xs, holder = check_X(self, Xs, reset=True, what="source X", keep_memmap=True)
         ys = check_labels(ys, Xs.shape[0], "source labels")
         if Xt is not None:
             check_same_shape(Xs, Xt)  # before sklearn's generic message
-            Xt, _ = check_X(holder, Xt, reset=False, what="target X")
+            Xt, _ = check_X(holder, Xt, reset=False, what="target X", keep_memmap=True)
             yt = None if yt is None else check_labels(yt, Xt.shape[0], "target labels")
 
         s_mask = is_masked(ys)
@@ -227,7 +259,11 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 "unlabelled ones)."
             )
         # The label set comes from the source; target labels must be among it.
-        classes = encode_labels(ys[~s_mask] if (~s_mask).any() else labelled)
+        given = classes is not None
+        if given:
+            classes = check_classes(classes)
+        else:
+            classes = encode_labels(ys[~s_mask] if (~s_mask).any() else labelled)
         if len(classes) < 2:
             hint = ""
             if s_mask.any() or (t_mask is not None and t_mask.any()):
@@ -239,21 +275,14 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 f"Only one class ({classes.tolist()[0]!r}) among the labelled rows; a "
                 f"classifier needs at least two{hint}."
             )
-        ys_enc = encode(ys, classes, s_mask)
-        yt_enc = None if yt is None else encode(yt, classes, t_mask)
+        ys_enc = encode(ys, classes, s_mask, given)
+        yt_enc = None if yt is None else encode(yt, classes, t_mask, given)
 
         Xs, Xt = as_image_batch(Xs), (None if Xt is None else as_image_batch(Xt))
         target_X = Xt  # all target rows, for after_fit (AdaBN)
         adaptation_weight = float(self.adaptation_weight)
         if strategy.needs_target and Xt is None:
-            warnings.warn(
-                f"No target rows were given, so strategy {strategy.name_!r} cannot "
-                "adapt: the model is fitted with adaptation_weight=0 (plain source "
-                "training). Pass unlabelled target rows with y=-1, or use "
-                "fit((Xs, ys), Xt).",
-                UserWarning,
-                stacklevel=2,
-            )
+            _warn_no_target(strategy, stacklevel=3)
             adaptation_weight = 0.0
         if not strategy.needs_target and yt_enc is not None:
             # Source-only training still learns from labelled target rows.
@@ -306,11 +335,177 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             strategy_=strategy.name_,
         )
 
+    def _fit_streams(
+        self, X, y, source, target, sample_domain, validation_data, classes, steps
+    ):
+        """fit when the source or the target is a stream (data.StreamBatches)."""
+        if source is None and (is_stream(X) or isinstance(X, tuple)):
+            source, target, y = X, (y if target is None else target), None
+        elif X is not None:
+            raise TypeError(
+                "Pass streams as fit(source=..., target=...) or fit(source, target)."
+            )
+        if y is not None or sample_domain is not None:
+            raise TypeError(
+                "Streamed input takes no y or sample_domain: the source yields "
+                "(X_batch, y_batch) and the target X_batch or (X_batch, y_batch)."
+            )
+        seed = self._seed()
+        strategy, schedule = self._check_params()
+        if steps is not None:
+            check_positive_int(steps, "steps_per_epoch")
+        if classes is not None:
+            classes = check_classes(classes)
+        holder = None
+        if is_stream(source):
+            if classes is None:
+                raise ValueError(
+                    "A streamed source has no labels up front: pass classes=[...] "
+                    "to fit with every label its batches may hold, e.g. "
+                    "fit(source=batches, target=Xt, classes=[0, 1])."
+                )
+        else:
+            if not (isinstance(source, (tuple, list)) and len(source) == 2):
+                raise TypeError(
+                    "source must be a stream of (X_batch, y_batch) or a pair (Xs, ys)."
+                )
+            Xs, ys = source
+            Xs, holder = check_X(
+                self, Xs, reset=True, what="source X", keep_memmap=True
+            )
+            ys = check_labels(ys, Xs.shape[0], "source labels")
+            given = classes is not None
+            if not given:
+                classes = check_classes(ys[~is_masked(ys)])
+            source = (as_image_batch(Xs), encode(ys, classes, is_masked(ys), given))
+        target_X = None
+        if is_stream(target) and type(strategy).after_fit is not Strategy.after_fit:
+            raise ValueError(
+                f"strategy {strategy.name_!r} reads every target row again after "
+                "training, which a stream cannot give: pass the target as an array "
+                "or np.memmap."
+            )
+        if target is not None and not is_stream(target):
+            Xt, yt = (
+                target
+                if isinstance(target, (tuple, list)) and len(target) == 2
+                else (target, None)
+            )
+            if holder is not None:
+                check_same_shape(Xs, Xt)
+            Xt, _ = check_X(
+                holder or copy.copy(self),
+                Xt,
+                reset=holder is None,
+                what="target X",
+                keep_memmap=True,
+            )
+            target_X = as_image_batch(Xt)
+            if yt is not None:
+                yt = check_labels(yt, Xt.shape[0], "target labels")
+                yt = encode(yt, classes, is_masked(yt), True)
+            target = (target_X, yt)
+        if not strategy.needs_target:
+            target = None  # source-only strategies train on source batches
+        adaptation_weight = float(self.adaptation_weight)
+        if strategy.needs_target and target is None:
+            _warn_no_target(strategy, stacklevel=4)
+            adaptation_weight = 0.0
+
+        def encode_batch(y_batch):
+            y_batch = check_labels(y_batch, len(y_batch), "y_batch")
+            return encode(y_batch, classes, is_masked(y_batch), True)
+
+        batches = StreamBatches(
+            source,
+            target,
+            encode_labels=encode_batch,
+            batch_size=self.batch_size,
+            seed=seed,
+        )
+        steps = steps or batches.steps_per_epoch
+        if steps is None:
+            unknown = " and the ".join(
+                name
+                for name, side in (
+                    ("source", batches.source),
+                    ("target", batches.target),
+                )
+                if side is not None and side.length is None
+            )
+            raise ValueError(
+                f"Cannot tell how many steps make an epoch: the {unknown} stream "
+                "has no length (a generator or iterator). Pass steps_per_epoch=N "
+                "to fit (one step = one source and one target batch; the λ "
+                "schedule needs the total), or a stream with a length: a "
+                "keras.utils.PyDataset, a tf.data.Dataset of known cardinality, "
+                "or an iterable with __len__."
+            )
+        if holder is None:
+            _, holder = check_X(
+                self, batches.peek()[0], reset=True, what="source stream, batch 0"
+            )
+        input_shape = batches.row_shape
+        feature_extractor = build_backbone(
+            self.backbone,
+            input_shape,
+            self.feature_layer,
+            **(self.backbone_params or {}),
+        )
+        model = AdaptationModel(
+            feature_extractor,
+            num_classes=len(classes),
+            strategy=strategy,
+            adaptation_weight=adaptation_weight,
+            schedule=schedule,
+        )
+        model.build((None, *input_shape))
+        model.set_total_steps(self.epochs * steps)
+        model.compile(optimizer=self._make_optimizer(), jit_compile=self.jit_compile)
+        val = self._validation_batches(validation_data, holder, classes)
+        try:
+            strategy.before_fit(
+                model, batches.source_batches(steps), self.epochs, verbose=self.verbose
+            )
+            history = model.fit(
+                iter(batches),
+                epochs=self.epochs,
+                steps_per_epoch=steps,
+                shuffle=False,  # streams come shuffled; arrays shuffle themselves
+                verbose=self.verbose,
+                callbacks=list(self.callbacks or []),
+                validation_data=val,
+            )
+        except Exception:
+            if batches.error is not None:  # what the stream raised, unwrapped
+                raise batches.error from None
+            raise
+        strategy.after_fit(model, target_X)
+        return self._commit(
+            holder,
+            classes_=classes,
+            model_=model,
+            history_=dict(history.history),
+            input_shape_=tuple(input_shape),
+            strategy_=strategy.name_,
+        )
+
     def _validation_batches(self, validation_data, holder, classes):
         if validation_data is None:
             return None
         Xv, yv = validation_data
-        Xv, _ = check_X(holder, Xv, reset=False, what="validation X")
+        Xv, _ = check_X(holder, Xv, reset=False, what="validation X", keep_memmap=True)
         yv = check_labels(yv, Xv.shape[0], "validation labels")
         yv_enc = encode(yv, classes, is_masked(yv))
         return DomainBatches(as_image_batch(Xv), yv_enc, batch_size=256, seed=0)
+
+
+def _warn_no_target(strategy, stacklevel):
+    warnings.warn(
+        f"No target rows were given, so strategy {strategy.name_!r} cannot "
+        "adapt: the model is fitted with adaptation_weight=0 (plain source "
+        "training). Pass unlabelled target rows with y=-1, or use "
+        "fit((Xs, ys), Xt).",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
