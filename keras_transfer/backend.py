@@ -64,3 +64,162 @@ def limit_threads(n: int = 1) -> None:
                 torch.set_num_interop_threads(n)
             except RuntimeError:  # already started; the intra-op cap is what matters
                 pass
+
+
+def worker_env(n_threads: int = 1) -> dict[str, str]:
+    """Environment variables that make a worker process run like this one.
+
+    The running Keras backend (``KERAS_BACKEND``) and ``n_threads`` threads
+    per process, as :func:`limit_threads` sets them. Pass them to processes
+    that do not inherit this one's environment, e.g. the workers of a Ray
+    cluster: ``ray.init(runtime_env={"env_vars": backend.worker_env()})``.
+
+    Example:
+    >>> from keras_transfer import backend
+    >>> env = backend.worker_env(1)
+    >>> env["KERAS_BACKEND"] == backend.name(), env["OMP_NUM_THREADS"]
+    (True, '1')
+    """
+    n = int(n_threads)
+    env = {var: str(n) for var in _THREAD_VARS[:-1]}
+    env["KERAS_BACKEND"] = name()
+    if n == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+    return env
+
+
+# ---- data-parallel training -------------------------------------------------------
+# Keras spreads a fit over devices in a backend-specific way: JAX through
+# keras.distribution (one global program that XLA partitions), TensorFlow
+# through tf.distribute (one program per replica, gradients summed), and the
+# torch backend not at all.
+
+DATA_PARALLEL = "data_parallel"
+
+
+def distribution_scope(distribution=None):
+    """A context manager under which a Keras fit runs data-parallel.
+
+    Args:
+        distribution: ``None`` (whatever is active: a single device, or the
+            caller's own ``keras.distribution`` / ``tf.distribute`` scope);
+            ``"data_parallel"``: every local device (GPUs, else CPUs) through
+            ``keras.distribution.DataParallel`` on JAX and
+            ``tf.distribute.MirroredStrategy`` on TensorFlow; or an instance
+            of either (``keras.distribution.Distribution`` on JAX,
+            ``tf.distribute.Strategy`` on TensorFlow).
+
+    Raises:
+        ValueError: on the torch backend, which has no data-parallel ``fit``
+            in Keras, or for an unknown name.
+        TypeError: for an object the running backend cannot use.
+
+    Example:
+    >>> from keras_transfer import backend
+    >>> with backend.distribution_scope(None):
+    ...     backend.num_replicas()
+    1
+    """
+    import contextlib
+
+    if distribution is None:
+        return contextlib.nullcontext()
+    backend_name = name()
+    if backend_name not in ("jax", "tensorflow"):
+        raise ValueError(
+            f"distribution={distribution!r}: Keras's {backend_name} backend has no "
+            "data-parallel fit. Use KERAS_BACKEND=jax (keras.distribution."
+            "DataParallel) or tensorflow (tf.distribute.MirroredStrategy), or "
+            "distribution=None."
+        )
+    if isinstance(distribution, str):
+        if distribution != DATA_PARALLEL:
+            raise ValueError(
+                f"distribution must be None, {DATA_PARALLEL!r}, a keras.distribution."
+                f"Distribution (JAX) or a tf.distribute.Strategy (TensorFlow); got "
+                f"{distribution!r}."
+            )
+        distribution = _data_parallel(backend_name)
+    if backend_name == "jax":
+        # keras.distribution exports its subclasses, not the Distribution base.
+        usable = hasattr(distribution, "device_mesh") and hasattr(
+            distribution, "scope"
+        )
+        hint = "a keras.distribution.Distribution (e.g. DataParallel)"
+    else:
+        import tensorflow as tf
+
+        usable = isinstance(distribution, tf.distribute.Strategy)
+        hint = "a tf.distribute.Strategy (e.g. MirroredStrategy)"
+    if not usable:
+        raise TypeError(
+            f"On the {backend_name} backend, distribution must be {hint} or "
+            f"{DATA_PARALLEL!r}; got {type(distribution).__name__}."
+        )
+    return distribution.scope()
+
+
+_MIRRORED = {}
+
+
+def _data_parallel(backend_name: str):
+    if backend_name == "jax":
+        import keras
+
+        return keras.distribution.DataParallel()  # every local device
+    import tensorflow as tf
+
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices(
+        "CPU"
+    )
+    names = tuple(d.name for d in devices)
+    # One strategy per process: the collective ops of a second MirroredStrategy
+    # over the same devices can collide with those of the first ("Shape
+    # mismatch in the collective instance") when a later fit has other shapes.
+    if names not in _MIRRORED:
+        _MIRRORED[names] = tf.distribute.MirroredStrategy(list(names))
+    return _MIRRORED[names]
+
+
+def num_replicas() -> int:
+    """How many devices share each batch in the running (or next) fit.
+
+    ``1`` outside a data-parallel scope.
+
+    Example:
+    >>> from keras_transfer import backend
+    >>> backend.num_replicas()
+    1
+    """
+    backend_name = name()
+    if backend_name == "tensorflow":
+        import tensorflow as tf
+
+        return int(tf.distribute.get_strategy().num_replicas_in_sync)
+    if backend_name == "jax":
+        import keras
+
+        dist = keras.distribution.distribution()
+        if dist is None:
+            return 1
+        mesh = dist.device_mesh
+        return int(dict(zip(mesh.axis_names, mesh.shape))[dist.batch_dim_name])
+    return 1
+
+
+def scale_loss_for_replicas(loss):
+    """``loss / replicas`` inside a ``tf.distribute`` replica, else ``loss``.
+
+    tf.distribute sums the gradients of the replicas, each computed on its
+    share of the batch; Keras scales its own compiled losses so that the sum
+    is the gradient of the mean, and a ``compute_loss`` of one's own must do
+    the same. JAX's ``keras.distribution`` computes one global loss instead,
+    so nothing changes there.
+
+    Example:
+    >>> from keras_transfer import backend
+    >>> float(backend.scale_loss_for_replicas(2.0))
+    2.0
+    """
+    replicas = num_replicas() if name() == "tensorflow" else 1
+    return loss / replicas if replicas > 1 else loss

@@ -47,7 +47,14 @@ MODULES = [
 # Public names of modules without __all__.
 EXTRA_NAMES = {
     "keras_transfer.schedules": None,  # every public class / function
-    "keras_transfer.backend": ["name", "limit_threads"],
+    "keras_transfer.backend": [
+        "name",
+        "limit_threads",
+        "worker_env",
+        "distribution_scope",
+        "num_replicas",
+        "scale_loss_for_replicas",
+    ],
     "keras_transfer.cli": ["main", "build_parser", "read_data"],
 }
 # Public names a package exports beyond its __all__.

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
+from keras_transfer import backend
 from keras_transfer.data.memmap import read_rows
 
 
@@ -38,12 +39,21 @@ class DomainBatches(keras.utils.PyDataset):
 
     An epoch is one pass over the larger of the two domains.
 
+    Under a data-parallel fit each device gets a contiguous slice of the
+    batch, so the rows are laid out in ``shards`` blocks, each with its share
+    of the source rows followed by its share of the target rows: every device
+    then sees both domains (per-device losses such as those of
+    ``tf.distribute`` need it). The rows per domain are rounded down to a
+    multiple of ``shards``.
+
     Args:
         Xs, ys: source rows and their integer labels (``-1`` = unlabelled).
         Xt, yt: target rows (or ``None``) and optional labels (``-1`` where
             unlabelled; default all unlabelled).
         batch_size: rows per domain in each batch.
         seed: seed of the shuffling.
+        shards: devices that split each batch; default: those of the active
+            ``keras.distribution`` / ``tf.distribute`` scope (1 outside one).
 
     Example:
     >>> import numpy as np
@@ -56,7 +66,15 @@ class DomainBatches(keras.utils.PyDataset):
     """
 
     def __init__(
-        self, Xs, ys, Xt=None, yt=None, batch_size: int = 64, seed=None, **kwargs
+        self,
+        Xs,
+        ys,
+        Xt=None,
+        yt=None,
+        batch_size: int = 64,
+        seed=None,
+        shards: int | None = None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.Xs, self.ys = Xs, np.asarray(ys, dtype="int32")
@@ -73,7 +91,9 @@ class DomainBatches(keras.utils.PyDataset):
         )
         n_s = Xs.shape[0]
         longest = max(n_s, n_t)
+        self.shards = backend.num_replicas() if shards is None else int(shards)
         self.half = min(self.batch_size, longest)
+        self.half = max(self.shards, self.half - self.half % self.shards)
         self.n_batches = max(1, math.ceil(longest / self.half))
         self.set_epoch(0)
 
@@ -111,10 +131,26 @@ class DomainBatches(keras.utils.PyDataset):
         is_source = np.concatenate(
             [np.ones(len(s_idx), "float32"), np.zeros(len(t_idx), "float32")]
         )
-        return x, {
-            "label": np.concatenate([labels[0], self.yt[t_idx]]),
-            "is_source": is_source,
-        }
+        label = np.concatenate([labels[0], self.yt[t_idx]])
+        if self.shards > 1:
+            rows = shard_layout(len(s_idx), len(t_idx), self.shards)
+            x, label, is_source = x[rows], label[rows], is_source[rows]
+        return x, {"label": label, "is_source": is_source}
+
+
+def shard_layout(n_source: int, n_target: int, shards: int) -> np.ndarray:
+    """Row order that gives each of ``shards`` contiguous slices both domains.
+
+    Rows ``0..n_source-1`` are source rows, the next ``n_target`` target rows.
+
+    Example:
+    >>> from keras_transfer.data.batches import shard_layout
+    >>> shard_layout(4, 4, 2).tolist()
+    [0, 1, 4, 5, 2, 3, 6, 7]
+    """
+    source = np.array_split(np.arange(n_source), shards)
+    target = np.array_split(np.arange(n_source, n_source + n_target), shards)
+    return np.concatenate([np.concatenate(pair) for pair in zip(source, target)])
 
 
 class InputBatches(keras.utils.PyDataset):

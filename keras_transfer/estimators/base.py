@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import pickle
@@ -13,6 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from keras_transfer import backend
 from keras_transfer.data import InputBatches
 from keras_transfer.estimators._validation import (
     as_image_batch,
@@ -22,6 +24,17 @@ from keras_transfer.estimators._validation import (
 )
 
 FITTED_ATTRS = ("n_features_in_", "feature_names_in_")
+
+
+def distributed(fit):
+    """Run ``fit`` in the scope of the estimator's ``distribution`` parameter."""
+
+    @functools.wraps(fit)
+    def fit_in_scope(self, *args, **kwargs):
+        with backend.distribution_scope(getattr(self, "distribution", None)):
+            return fit(self, *args, **kwargs)
+
+    return fit_in_scope
 
 
 class BaseTransferEstimator(ClassifierMixin, BaseEstimator):

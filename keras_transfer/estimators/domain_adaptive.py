@@ -23,7 +23,7 @@ from keras_transfer.estimators._validation import (
     encode_labels,
     is_masked,
 )
-from keras_transfer.estimators.base import BaseTransferEstimator
+from keras_transfer.estimators.base import BaseTransferEstimator, distributed
 from keras_transfer.models import AdaptationModel
 from keras_transfer.strategies import Strategy, get_strategy
 
@@ -71,6 +71,12 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         callbacks: Keras callbacks passed to ``fit``.
         jit_compile: passed to ``model.compile`` (``"auto"``, True, False);
             False skips XLA compilation, which is faster for tiny data.
+        distribution: data-parallel training over several devices: None
+            (default: one device, or the ``keras.distribution`` /
+            ``tf.distribute`` scope ``fit`` is called in), ``"data_parallel"``
+            (every local GPU, else CPU), or a ``keras.distribution.Distribution``
+            (JAX) / ``tf.distribute.Strategy`` (TensorFlow). Not on torch.
+            See ``docs/distributed.md``.
 
     Example:
     >>> from keras_transfer import DomainAdaptiveClassifier
@@ -98,6 +104,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         verbose=0,
         callbacks=None,
         jit_compile="auto",
+        distribution=None,
     ):
         self.strategy = strategy
         self.adaptation_weight = adaptation_weight
@@ -114,6 +121,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
         self.jit_compile = jit_compile
+        self.distribution = distribution
 
     # ---- turning the two ways in into (source, target) -------------------------
 
@@ -190,6 +198,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         schedule = schedules.get(self.schedule)
         return strategy, schedule
 
+    @distributed
     def fit(
         self,
         X=None,

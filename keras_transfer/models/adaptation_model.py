@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_transfer import schedules
+from keras_transfer import backend, schedules
 from keras_transfer.strategies import Strategy, get_strategy
 
 
@@ -162,7 +162,9 @@ class AdaptationModel(keras.Model):
             total = total + adaptation
         if self.losses:
             total = total + ops.sum(self.losses)
-        return total
+        # Under tf.distribute each replica sees a share of the batch and the
+        # gradients are summed: scale as Keras does for its compiled losses.
+        return backend.scale_loss_for_replicas(total)
 
     def get_config(self):
         return {
