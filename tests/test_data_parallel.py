@@ -19,7 +19,7 @@ from sklearn.base import clone
 
 from keras_transfer import DomainAdaptiveClassifier, backend
 from keras_transfer.data import DomainBatches
-from keras_transfer.data.batches import shard_layout
+from keras_transfer.data.batches import stack_rows
 
 BACKEND = keras.backend.backend()
 # Documented in docs/distributed.md: after 3 epochs the class probabilities of
@@ -158,6 +158,19 @@ def test_shard_layout_gives_every_device_both_domains():
         assert shard.tolist() == [1.0, 1.0, 0.0, 0.0]
     np.testing.assert_array_equal(x[:, 0], 1.0 - y["is_source"])
     assert (y["label"][y["is_source"] == 0] == -1).all()
-    assert sorted(shard_layout(3, 5, 2)) == list(range(8))
+    # Three shards: each gets 2 source then 2 target rows.
+    odd = DomainBatches(Xs, ys, Xt + np.arange(10)[:, None], batch_size=6, shards=3)
+    _, y = odd[0]
+    assert [s.tolist() for s in np.split(y["is_source"], 3)] == [[1, 1, 0, 0]] * 3
     single = DomainBatches(Xs, ys, Xt, batch_size=5, seed=0)
     assert single.shards == 1 and single.half == 5
+
+
+def test_stack_rows_matches_concatenated_rows():
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(6, 2, 3)).astype("float32"), rng.normal(size=(4, 2, 3))
+    parts = [(A, [5, 0, 2]), (B, [3, 3]), (A, [1])]
+    expected = np.concatenate([X[idx] for X, idx in parts]).astype("float32")
+    out = stack_rows(parts)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)

@@ -122,35 +122,51 @@ class DomainBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         lo, hi = index * self.half, (index + 1) * self.half
         s_idx = np.sort(self.source_order[lo:hi])
-        xs = take_rows(self.Xs, s_idx)
-        labels = [self.ys[s_idx]]
         if self.Xt is None:
-            return xs, {"label": labels[0], "is_source": np.ones(len(s_idx), "float32")}
+            return take_rows(self.Xs, s_idx), {
+                "label": self.ys[s_idx],
+                "is_source": np.ones(len(s_idx), "float32"),
+            }
         t_idx = np.sort(self.target_order[lo:hi])
-        x = np.concatenate([xs, take_rows(self.Xt, t_idx)])
+        parts = []  # (rows, labels, index, is_source) in batch order
+        for s, t in zip(
+            np.array_split(s_idx, self.shards), np.array_split(t_idx, self.shards)
+        ):
+            parts += [(self.Xs, self.ys, s, 1.0), (self.Xt, self.yt, t, 0.0)]
+        x = stack_rows([(X, idx) for X, _, idx, _ in parts])
+        label = np.concatenate([y[idx] for _, y, idx, _ in parts])
         is_source = np.concatenate(
-            [np.ones(len(s_idx), "float32"), np.zeros(len(t_idx), "float32")]
+            [np.full(len(idx), domain, "float32") for *_, idx, domain in parts]
         )
-        label = np.concatenate([labels[0], self.yt[t_idx]])
-        if self.shards > 1:
-            rows = shard_layout(len(s_idx), len(t_idx), self.shards)
-            x, label, is_source = x[rows], label[rows], is_source[rows]
         return x, {"label": label, "is_source": is_source}
 
 
-def shard_layout(n_source: int, n_target: int, shards: int) -> np.ndarray:
-    """Row order that gives each of ``shards`` contiguous slices both domains.
+def stack_rows(parts) -> np.ndarray:
+    """``take_rows`` of each ``(X, idx)`` pair, stacked, as one float32 array.
 
-    Rows ``0..n_source-1`` are source rows, the next ``n_target`` target rows.
+    In-memory arrays are copied straight into one output array: building a
+    512-row batch of 32×32×3 images from per-domain copies and a concatenate
+    took ~15 ms (fresh pages for each temporary), this ~1 ms.
 
     Example:
-    >>> from keras_transfer.data.batches import shard_layout
-    >>> shard_layout(4, 4, 2).tolist()
-    [0, 1, 4, 5, 2, 3, 6, 7]
+    >>> import numpy as np
+    >>> from keras_transfer.data.batches import stack_rows
+    >>> stack_rows([(np.eye(3), [2]), (np.zeros((2, 3)), [0, 1])]).tolist()
+    [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
     """
-    source = np.array_split(np.arange(n_source), shards)
-    target = np.array_split(np.arange(n_source, n_source + n_target), shards)
-    return np.concatenate([np.concatenate(pair) for pair in zip(source, target)])
+    if not all(type(X) is np.ndarray for X, _ in parts):  # memmap, sparse
+        return np.concatenate([take_rows(X, idx) for X, idx in parts])
+    n = sum(len(idx) for _, idx in parts)
+    out = np.empty((n, *parts[0][0].shape[1:]), "float32")
+    start = 0
+    for X, idx in parts:
+        rows = out[start : start + len(idx)]
+        if X.dtype == np.float32:
+            np.take(X, idx, axis=0, out=rows, mode="clip")  # idx is in range
+        else:
+            rows[...] = X[idx]
+        start += len(idx)
+    return out
 
 
 class InputBatches(keras.utils.PyDataset):
