@@ -247,7 +247,8 @@ def setting_line(setting, epochs=None) -> str:
     if epochs is not None:
         s["epochs"] = epochs
     return (
-        f"backbone `{s['backbone']}` with `{s['backbone_params']}`, "
+        f"backbone `{s['backbone']}` with "
+        f"`{s['backbone_params'] or 'its default parameters'}`, "
         f"epochs {s['epochs']}, batch size {s['batch_size']} per domain, "
         f"{s['optimizer']} with learning rate {s['learning_rate']}, "
         f"λ (adaptation_weight) {s['adaptation_weight']}, "
