@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-CHUNK_BYTES = 64 * 2**20  # rows read at once by iter_chunks
+CHUNK_BYTES = 16 * 2**20  # rows read at once by iter_chunks
 
 
 def _file_layout(X):

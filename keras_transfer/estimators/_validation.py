@@ -81,7 +81,7 @@ def _check_memmap(holder, X, *, reset: bool, what: str):
     if X.dtype.kind in "fc":
         for lo, chunk in iter_chunks(X, start=head):
             with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf
-                values = chunk.astype("float32")
+                values = chunk.astype("float32", copy=False)
             finite = np.isfinite(values.reshape(len(values), -1))
             if not finite.all():
                 row, col = np.argwhere(~finite)[0]

@@ -44,8 +44,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
     * streamed: ``fit(source=batches, target=Xt, classes=[0, 1])`` where the
       source and/or the target is a generator, a function returning one, a
       ``keras.utils.PyDataset`` or a ``tf.data.Dataset`` (see
-      ``docs/streaming.md``). ``np.memmap`` arrays work in every form and are
-      read a batch at a time.
+      ``docs/streaming.md``). ``np.memmap`` arrays (explicit or streamed form)
+      are read a batch at a time, never loaded whole.
 
     ``predict`` treats its input as target-domain data.
 
@@ -444,7 +444,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             )
             raise ValueError(
                 f"Cannot tell how many steps make an epoch: the {unknown} stream "
-                "has no length (a generator or iterator). Pass steps_per_epoch=N "
+                "has no length (a generator, an iterator or an endless dataset). "
+                "Pass steps_per_epoch=N "
                 "to fit (one step = one source and one target batch; the λ "
                 "schedule needs the total), or a stream with a length: a "
                 "keras.utils.PyDataset, a tf.data.Dataset of known cardinality, "
