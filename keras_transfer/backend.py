@@ -47,11 +47,11 @@ def limit_threads(n: int = 1) -> None:
     for var in _THREAD_VARS[:-1]:
         os.environ.setdefault(var, str(n))
     if n == 1:
+        # Only "--" flags: XLA stops reading XLA_FLAGS at a bare word.
         flags = os.environ.get("XLA_FLAGS", "")
-        if "intra_op_parallelism" not in flags:
+        if "xla_cpu_multi_thread_eigen" not in flags:
             os.environ["XLA_FLAGS"] = (
                 flags + " --xla_cpu_multi_thread_eigen=false"
-                " intra_op_parallelism_threads=1"
             ).strip()
     backend_name = os.environ.get("KERAS_BACKEND", "")
     if backend_name == "torch":
@@ -142,9 +142,7 @@ def distribution_scope(distribution=None):
         distribution = _data_parallel(backend_name)
     if backend_name == "jax":
         # keras.distribution exports its subclasses, not the Distribution base.
-        usable = hasattr(distribution, "device_mesh") and hasattr(
-            distribution, "scope"
-        )
+        usable = hasattr(distribution, "device_mesh") and hasattr(distribution, "scope")
         hint = "a keras.distribution.Distribution (e.g. DataParallel)"
     else:
         import tensorflow as tf

@@ -30,8 +30,7 @@ ATOL = 1e-4
 SETUP = {
     "jax": """
         import os
-        # First: XLA stops reading flags at a bare word such as the
-        # "intra_op_parallelism_threads=1" of keras_transfer.backend.limit_threads.
+        # First, so that no earlier malformed flag hides it.
         os.environ["XLA_FLAGS"] = (
             "--xla_force_host_platform_device_count=2 "
             + os.environ.get("XLA_FLAGS", "")
