@@ -110,10 +110,15 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
 
     # ---- prediction ------------------------------------------------------------
 
-    def _model_outputs(self, X, key: str = "logits"):
+    def _prediction_input(self, X):
+        """Validated X laid out as the fitted model takes it."""
+        return as_image_batch(X)
+
+    def _predict_all(self, X) -> dict:
+        """Every output of the fitted model on X (validated, batched)."""
         check_is_fitted(self)
         X, _ = check_X(self, X, reset=False, keep_memmap=True)
-        X = as_image_batch(X)
+        X = self._prediction_input(X)
         if X.shape[1:] != tuple(self.input_shape_):
             raise ValueError(
                 f"X has rows of shape {X.shape[1:]}, but the model was fitted on "
@@ -124,7 +129,10 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
             out = self.model_.predict(InputBatches(X, batch_size), verbose=0)
         else:
             out = self.model_.predict(X, batch_size=batch_size, verbose=0)
-        return np.asarray(out[key])
+        return out
+
+    def _model_outputs(self, X, key: str = "logits"):
+        return np.asarray(self._predict_all(X)[key])
 
     def decision_function(self, X) -> np.ndarray:
         """Class scores: logits (n_samples, n_classes); for two classes, the

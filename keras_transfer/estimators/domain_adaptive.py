@@ -302,23 +302,15 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         elif not strategy.needs_target:
             Xt = None
 
-        feature_extractor = build_backbone(
-            self.backbone,
-            Xs.shape[1:],
-            self.feature_layer,
-            **(self.backbone_params or {}),
-        )
-        model = AdaptationModel(
-            feature_extractor,
-            num_classes=len(classes),
-            strategy=strategy,
-            adaptation_weight=adaptation_weight,
-            schedule=schedule,
-        )
-        model.build((None, *Xs.shape[1:]))
         batches = DomainBatches(Xs, ys_enc, Xt, yt_enc, self.batch_size, seed=seed)
-        model.set_total_steps(self.epochs * len(batches))
-        model.compile(optimizer=self._make_optimizer(), jit_compile=self.jit_compile)
+        model = self._new_model(
+            Xs.shape[1:],
+            len(classes),
+            strategy,
+            adaptation_weight,
+            schedule,
+            total_steps=self.epochs * len(batches),
+        )
         val = self._validation_batches(validation_data, holder, classes)
         strategy.before_fit(
             model,
@@ -456,22 +448,14 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 self, batches.peek()[0], reset=True, what="source stream, batch 0"
             )
         input_shape = batches.row_shape
-        feature_extractor = build_backbone(
-            self.backbone,
+        model = self._new_model(
             input_shape,
-            self.feature_layer,
-            **(self.backbone_params or {}),
+            len(classes),
+            strategy,
+            adaptation_weight,
+            schedule,
+            total_steps=self.epochs * steps,
         )
-        model = AdaptationModel(
-            feature_extractor,
-            num_classes=len(classes),
-            strategy=strategy,
-            adaptation_weight=adaptation_weight,
-            schedule=schedule,
-        )
-        model.build((None, *input_shape))
-        model.set_total_steps(self.epochs * steps)
-        model.compile(optimizer=self._make_optimizer(), jit_compile=self.jit_compile)
         val = self._validation_batches(validation_data, holder, classes)
         try:
             strategy.before_fit(
@@ -499,6 +483,28 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             input_shape_=tuple(input_shape),
             strategy_=strategy.name_,
         )
+
+    def _new_model(
+        self, input_shape, n_classes, strategy, adaptation_weight, schedule, total_steps
+    ) -> AdaptationModel:
+        """A built and compiled AdaptationModel whose λ schedule spans total_steps."""
+        feature_extractor = build_backbone(
+            self.backbone,
+            tuple(input_shape),
+            self.feature_layer,
+            **(self.backbone_params or {}),
+        )
+        model = AdaptationModel(
+            feature_extractor,
+            num_classes=n_classes,
+            strategy=strategy,
+            adaptation_weight=adaptation_weight,
+            schedule=schedule,
+        )
+        model.build((None, *input_shape))
+        model.set_total_steps(total_steps)
+        model.compile(optimizer=self._make_optimizer(), jit_compile=self.jit_compile)
+        return model
 
     def _validation_batches(self, validation_data, holder, classes):
         if validation_data is None:

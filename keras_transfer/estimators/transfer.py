@@ -10,10 +10,8 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted
 
 from keras_transfer.backbones import build_backbone, copy_model
-from keras_transfer.data import InputBatches
 from keras_transfer.data.batches import take_rows
 from keras_transfer.estimators._validation import (
     as_image_batch,
@@ -898,26 +896,8 @@ class TransferClassifier(BaseTransferEstimator):
 
     # ---- prediction -----------------------------------------------------------------
 
-    def _model_outputs(self, X, key: str = "logits"):
-        check_is_fitted(self)
-        X, _ = check_X(self, X, reset=False)
-        X = self._to_model_input(X, self.input_shape_)
-        if X.shape[1:] != tuple(self.input_shape_):
-            raise ValueError(
-                f"X has rows of shape {X.shape[1:]}, but the model was fitted on "
-                f"rows of shape {tuple(self.input_shape_)}."
-            )
-        batch_size = max(self.batch_size, 256)
-        if sp.issparse(X) or isinstance(X, np.memmap):
-            out = self.model_.predict(InputBatches(X, batch_size), verbose=0)
-        else:
-            out = self.model_.predict(X, batch_size=batch_size, verbose=0)
-        if key not in out:
-            raise AttributeError(
-                f"strategy {self.strategy_!r} does not keep the source task; "
-                f"use one of {list(KEEPS_SOURCE)} to predict it."
-            )
-        return np.asarray(out[key])
+    def _prediction_input(self, X):
+        return self._to_model_input(X, self.input_shape_)
 
     def predict_source(self, X) -> np.ndarray:
         """Source-task labels (strategies joint, lwf, adapter and lora).
@@ -934,7 +914,13 @@ class TransferClassifier(BaseTransferEstimator):
         >>> set(clf.predict_source(X[:20]).tolist()) <= {0, 1, 2, 3, 4}
         True
         """
-        logits = self._model_outputs(X, key="source_logits")
+        out = self._predict_all(X)
+        if "source_logits" not in out:
+            raise AttributeError(
+                f"strategy {self.strategy_!r} does not keep the source task; "
+                f"use one of {list(KEEPS_SOURCE)} to predict it."
+            )
+        logits = np.asarray(out["source_logits"])
         return self.source_classes_[np.argmax(logits, axis=1)]
 
     def score_source(self, X, y) -> float:
