@@ -35,6 +35,8 @@ import subprocess
 import sys
 import time
 
+from _timing import epoch_timer  # benchmarks/ is sys.path[0] for a script
+
 FULL = dict(batch=256, widths=(64, 128, 256), steps=20, epochs=6, units=(64, 64))
 # --cpu-smoke: proves that every path runs, at a size a laptop CPU does in seconds.
 SMOKE = dict(batch=8, widths=(8, 16, 32), steps=2, epochs=3, units=(64, 64))
@@ -68,29 +70,12 @@ def resnet(input_shape, widths):
         stride = 1 if i == 0 else 2
         y = layers.ReLU()(conv_bn(x, width, 3, stride))
         y = conv_bn(y, width, 3, 1)
-        shortcut = x if stride == 1 and x.shape[-1] == width else conv_bn(
-            x, width, 1, stride
+        shortcut = (
+            x if stride == 1 and x.shape[-1] == width else conv_bn(x, width, 1, stride)
         )
         x = layers.ReLU()(layers.Add()([y, shortcut]))
     x = layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, x, name="resnet")
-
-
-def epoch_timer():
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.start)
-
-    return EpochTimer()
 
 
 def ms_per_step(times, steps):
@@ -349,8 +334,10 @@ def markdown(rows, cfg, smoke):
             continue
         for run in row["runs"]:
             ratio = run["dann"] / run["plain"]
-            goal = "" if row["backend"] == "tensorflow" else (
-                "yes" if ratio <= 1.2 else "no"
+            goal = (
+                ""
+                if row["backend"] == "tensorflow"
+                else ("yes" if ratio <= 1.2 else "no")
             )
             lines.append(
                 f"| {row['backend']} | {row['device']} | {run['jit_compile']} | "

@@ -20,33 +20,14 @@ import os
 import platform
 import subprocess
 import sys
-import time
+
+from _timing import epoch_timer  # benchmarks/ is sys.path[0] for a script
 
 PROBLEMS = {
     # name: (rows per domain, input shape, backbone, backbone_params, batch size)
     "moons MLP (2000+2000 rows, 2→64→64)": (2000, (2,), "mlp", {}, 64),
     "digits CNN (1024+1024 images 28×28)": (1024, (28, 28, 1), "cnn", {}, 64),
 }
-
-
-class EpochTimer:
-    """A Keras callback that records the wall time of each epoch."""
-
-    def __new__(cls):
-        import keras
-
-        class _Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.times = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.times.append(time.perf_counter() - self.start)
-
-        return _Timer()
 
 
 def plain_fit(X, y, shape, backbone, params, batch_size, epochs) -> float:
@@ -64,7 +45,7 @@ def plain_fit(X, y, shape, backbone, params, batch_size, epochs) -> float:
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    t = EpochTimer()
+    t = epoch_timer()
     plain.fit(X, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[t])
     return float(np.median(t.times[1:]))
 
@@ -75,7 +56,7 @@ def ours(strategy, Xs, ys, Xt, backbone, params, batch_size, epochs) -> float:
 
     from keras_transfer import DomainAdaptiveClassifier
 
-    t = EpochTimer()
+    t = epoch_timer()
     DomainAdaptiveClassifier(
         strategy,
         backbone=backbone,

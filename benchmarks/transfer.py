@@ -48,21 +48,15 @@ from keras_transfer.datasets import (  # noqa: E402
     load_usps,
     resize_images,
 )
+from keras_transfer.models.transfer_model import (  # noqa: E402
+    STRATEGIES as TRANSFER_STRATEGIES,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-STRATEGIES = (
-    "fine_tune",
-    "feature_extraction",
-    "partial",
-    "gradual",
-    "joint",
-    "lwf",
-    "adapter",
-    "lora",
-    "fusion",
-)
 DEFAULT = "fine_tune"  # TransferClassifier's default strategy
+# every strategy of the library, the default first
+STRATEGIES = (DEFAULT, *(s for s in TRANSFER_STRATEGIES if s != DEFAULT))
 PAIRS = {
     "mnist_usps": "MNIST → USPS",
     "fashion_mnist": "Fashion-MNIST → MNIST",
