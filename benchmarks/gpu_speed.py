@@ -22,6 +22,9 @@ device, so every step is counted. The goal: (b) ≤ 1.2 × (a) on JAX and torch.
     python benchmarks/gpu_speed.py                 # on a GPU; writes docs/benchmarks.md
     python benchmarks/gpu_speed.py --backends jax torch --epochs 6
     python benchmarks/gpu_speed.py --cpu-smoke     # tiny, on the CPU, prints only
+    # one backend's child on a machine without the rest, then the table here:
+    KERAS_BACKEND=torch python benchmarks/gpu_speed.py --child torch --profile > t.log
+    python benchmarks/gpu_speed.py --results jax.log t.log
 """
 
 from __future__ import annotations
@@ -44,11 +47,20 @@ SHAPE = (32, 32, 3)
 CLASSES = 10
 
 
+def image_shape():
+    """32×32×3 in the layout of ``keras.config.image_data_format()``."""
+    import keras
+
+    if keras.config.image_data_format() == "channels_first":
+        return (SHAPE[2], *SHAPE[:2])
+    return SHAPE
+
+
 def synthetic(n, seed):
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, *SHAPE)).astype("float32")
+    X = rng.normal(size=(n, *image_shape())).astype("float32")
     return X, (np.arange(n) % CLASSES).astype("int32")
 
 
@@ -60,9 +72,11 @@ def resnet(input_shape, widths):
     import keras
     from keras import layers
 
+    channel_axis = 1 if keras.config.image_data_format() == "channels_first" else -1
+
     def conv_bn(x, width, kernel, stride):
         x = layers.Conv2D(width, kernel, stride, padding="same", use_bias=False)(x)
-        return layers.BatchNormalization()(x)
+        return layers.BatchNormalization(axis=channel_axis)(x)
 
     inputs = keras.Input(input_shape)
     x = layers.ReLU()(conv_bn(inputs, widths[0], 3, 1))
@@ -84,13 +98,13 @@ def ms_per_step(times, steps):
     return 1000.0 * float(np.median(times[1:])) / steps
 
 
-def plain_keras(cfg, jit_compile):
+def plain_keras(cfg, jit_compile, extra_callbacks=()):
     import keras
 
     keras.utils.set_random_seed(0)
     X, y = synthetic(2 * cfg["batch"] * cfg["steps"], 0)
-    inputs = keras.Input(SHAPE)
-    outputs = keras.layers.Dense(CLASSES)(resnet(SHAPE, cfg["widths"])(inputs))
+    inputs = keras.Input(image_shape())
+    outputs = keras.layers.Dense(CLASSES)(resnet(image_shape(), cfg["widths"])(inputs))
     model = keras.Model(inputs, outputs)
     model.compile(
         keras.optimizers.Adam(1e-3),
@@ -104,12 +118,12 @@ def plain_keras(cfg, jit_compile):
         batch_size=2 * cfg["batch"],
         epochs=cfg["epochs"],
         verbose=0,
-        callbacks=[timer],
+        callbacks=[timer, *extra_callbacks],
     )
     return ms_per_step(timer.times, cfg["steps"])
 
 
-def ours(cfg, jit_compile):
+def ours(cfg, jit_compile, extra_callbacks=()):
     from keras_transfer import DomainAdaptiveClassifier
 
     n = cfg["batch"] * cfg["steps"]
@@ -123,7 +137,7 @@ def ours(cfg, jit_compile):
         epochs=cfg["epochs"],
         batch_size=cfg["batch"],
         random_state=0,
-        callbacks=[timer],
+        callbacks=[timer, *extra_callbacks],
         jit_compile=jit_compile,
     ).fit((Xs, ys), Xt)
     return ms_per_step(timer.times, cfg["steps"])
@@ -208,7 +222,9 @@ def torch_dann(cfg):
     b = cfg["batch"]
     xs, ys = synthetic(b, 1)
     xt, _ = synthetic(b, 2)
-    x = torch.from_numpy(np.concatenate([xs, xt])).permute(0, 3, 1, 2)
+    x = torch.from_numpy(np.concatenate([xs, xt]))
+    if x.shape[-1] == SHAPE[-1]:  # NHWC -> torch's NCHW
+        x = x.permute(0, 3, 1, 2)
     x = x.contiguous().to(device)  # resident on the device, like a hand loop's
     ys = torch.from_numpy(ys).long().to(device)
     domain = torch.cat([torch.ones(b), torch.zeros(b)]).to(device)
@@ -271,23 +287,81 @@ def device_name(backend):
     return f"CPU ({cpu})"
 
 
-def child(backend, cfg, jit_modes):
+def torch_profile(cfg):
+    """Print where one epoch of each Keras fit spends its time (torch backend).
+
+    ``torch.profiler`` records the second epoch of a plain fit and of our DANN
+    fit: the busiest operators by host time, the host-to-device copies, and
+    per step the wall time against the time the GPU was busy. A step whose
+    wall time far exceeds its GPU time is bound by Python dispatch on the host.
+    """
+    import keras
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(ProfilerActivity.CUDA)
+
+    class Profiled(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                self.prof = profile(activities=activities)
+                self.prof.__enter__()
+                self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                self.wall = time.perf_counter() - self.start
+                self.prof.__exit__(None, None, None)
+
+    short = dict(cfg, epochs=2)
+    for name, fit in (("plain", plain_keras), ("dann", ours)):
+        callback = Profiled()
+        fit(short, False, extra_callbacks=[callback])
+        events = callback.prof.key_averages()
+        steps = cfg["steps"]
+        device_us = sum(getattr(e, "self_device_time_total", 0) or 0 for e in events)
+        copies = [e for e in events if "Memcpy" in e.key or "aten::to" == e.key]
+        print(
+            f"PROFILE {name}: wall {1000 * callback.wall / steps:.2f} ms/step, "
+            f"device busy {device_us / 1000 / steps:.2f} ms/step",
+            flush=True,
+        )
+        for e in copies:
+            print(
+                f"PROFILE {name}: {e.key}: {e.count / steps:.1f} per step", flush=True
+            )
+        print(events.table(sort_by="self_cpu_time_total", row_limit=25), flush=True)
+
+
+def child(backend, cfg, jit_modes, profile=False, data_format="channels_last"):
     import keras
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    row = {"backend": backend, "device": device_name(backend), "runs": []}
-    for jit in jit_modes:
-        row["runs"].append(
-            {
-                "jit_compile": jit,
-                "plain": plain_keras(cfg, jit),
-                "dann": ours(cfg, jit),
-            }
-        )
+    keras.config.set_image_data_format(data_format)
+    row = {
+        "backend": backend,
+        "device": device_name(backend),
+        "data_format": data_format,
+        "runs": [],
+    }
+
+    def report():  # after every measurement, so a run cut short keeps its numbers
+        print("RESULT " + json.dumps(row), flush=True)
+
     row["batch_assembly_ms"] = batch_assembly(cfg)
     if backend == "torch":
         row["torch_by_hand"] = torch_dann(cfg)
-    print("RESULT " + json.dumps(row), flush=True)
+        report()
+    for jit in jit_modes:
+        run = {"jit_compile": jit, "plain": plain_keras(cfg, jit)}
+        row["runs"].append(run)
+        report()
+        run["dann"] = ours(cfg, jit)
+        report()
+    if profile and backend == "torch":
+        torch_profile(cfg)
 
 
 # ---- driver ----------------------------------------------------------------------
@@ -308,10 +382,22 @@ def run_backend(backend, args):
         env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
     cmd = [sys.executable, __file__, "--child", backend, *sys.argv[1:]]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    return {"backend": backend, "error": out.stderr.strip().splitlines()[-3:]}
+    print(out.stdout, end="", flush=True)
+    row = last_result(out.stdout)
+    if row is None or out.returncode:
+        error = out.stderr.strip().splitlines()[-3:] or [f"exit {out.returncode}"]
+        row = {"backend": backend, **(row or {"runs": []}), "error": error}
+    return row
+
+
+def last_result(text):
+    """The last ``RESULT`` row a child printed (it prints one after each step)."""
+    rows = [
+        json.loads(line[len("RESULT ") :])
+        for line in text.splitlines()
+        if line.startswith("RESULT ")
+    ]
+    return rows[-1] if rows else None
 
 
 def markdown(rows, cfg, smoke):
@@ -331,8 +417,10 @@ def markdown(rows, cfg, smoke):
                 f"| {row['backend']} | failed: {' '.join(row['error'])[-200:]} "
                 "| | | | | | |"
             )
-            continue
-        for run in row["runs"]:
+        layout = f", {row['data_format']}" if "data_format" in row else ""
+        for run in row.get("runs", []):
+            if "dann" not in run:
+                continue
             ratio = run["dann"] / run["plain"]
             goal = (
                 ""
@@ -340,7 +428,8 @@ def markdown(rows, cfg, smoke):
                 else ("yes" if ratio <= 1.2 else "no")
             )
             lines.append(
-                f"| {row['backend']} | {row['device']} | {run['jit_compile']} | "
+                f"| {row['backend']} | {row['device']}{layout} "
+                f"| {run['jit_compile']} | "
                 f"{fmt(run['plain'])} | {fmt(run['dann'])} | {ratio:.2f}× | {goal} "
                 f"| {fmt(row['batch_assembly_ms'])} |"
             )
@@ -376,6 +465,24 @@ def main(argv=None):
         action="store_true",
         help="on torch also time jit_compile=True (torch.compile)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="on torch also print a torch.profiler breakdown of one epoch",
+    )
+    parser.add_argument(
+        "--results",
+        nargs="+",
+        help="logs of children run elsewhere (`--child BACKEND` output): write "
+        "their table without running anything",
+    )
+    parser.add_argument(
+        "--data-format",
+        choices=["channels_last", "channels_first"],
+        default="channels_last",
+        help="Keras image layout of the nets (torch's own convolutions are "
+        "channels_first: channels_last costs a transpose around each one)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -390,10 +497,21 @@ def main(argv=None):
         jit_modes = ["auto"]
         if args.child == "torch" and args.torch_jit:
             jit_modes.append(True)
-        return child(args.child, cfg, jit_modes)
+        return child(
+            args.child,
+            cfg,
+            jit_modes,
+            profile=args.profile,
+            data_format=args.data_format,
+        )
 
     rows = []
-    for backend in args.backends:
+    for path in args.results or []:
+        with open(path) as f:
+            row = last_result(f.read())
+        if row is not None:
+            rows.append(row)
+    for backend in [] if args.results else args.backends:
         if not importable(backend):
             print(f"{backend}: not importable, skipped", flush=True)
             continue

@@ -223,3 +223,28 @@ def test_callbacks_and_early_stopping(small_moons):
     clf = DomainAdaptiveClassifier(epochs=10, callbacks=[stop], random_state=0)
     clf.fit((Xs, ys), Xt)
     assert len(clf.history_["loss"]) < 10
+
+
+@pytest.mark.parametrize("regularized", [False, True])
+def test_jit_compiled_fit_with_and_without_layer_losses(small_moons, regularized):
+    """jit_compile=True (XLA on jax/TF, torch.compile on torch) trains, with
+    and without layer losses: an empty loss list once crashed torch.compile."""
+    Xs, ys, Xt, _ = small_moons
+
+    def backbone(shape):
+        reg = keras.regularizers.L2(1e-3) if regularized else None
+        inputs = keras.Input(shape)
+        x = keras.layers.Dense(8, activation="relu", kernel_regularizer=reg)(inputs)
+        return keras.Model(inputs, x)
+
+    clf = DomainAdaptiveClassifier(
+        "dann",
+        backbone=backbone,
+        epochs=1,
+        batch_size=32,
+        random_state=0,
+        jit_compile=True,
+    ).fit((Xs, ys), Xt)
+    history = clf.history_["loss"]
+    assert np.isfinite(history).all(), history
+    assert clf.predict(Xt).shape == (len(Xt),)

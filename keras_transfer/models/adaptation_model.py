@@ -160,8 +160,11 @@ class AdaptationModel(keras.Model):
             self.adaptation_loss_tracker.update_state(adaptation)
             self.lambda_tracker.update_state(ops.cast(y_pred["lambda"], "float32"))
             total = total + adaptation
-        if self.losses:
-            total = total + ops.sum(self.losses)
+        # Read once and add one by one: an empty ``ops.sum([])`` breaks
+        # torch.compile (jit_compile=True on torch), and the losses may differ
+        # in dtype under mixed precision.
+        for extra_loss in self.losses:
+            total = total + ops.cast(extra_loss, "float32")
         # Under tf.distribute each replica sees a share of the batch and the
         # gradients are summed: scale as Keras does for its compiled losses.
         return backend.scale_loss_for_replicas(total)

@@ -214,8 +214,8 @@ class TransferModel(keras.Model):
             total = task_loss + lam * kd
         else:
             total = task_loss
-        if self.losses:
-            total = total + ops.sum(self.losses)
+        for extra_loss in self.losses:  # see AdaptationModel.compute_loss
+            total = total + ops.cast(extra_loss, "float32")
         return total
 
     def get_config(self):
