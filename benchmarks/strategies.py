@@ -139,6 +139,22 @@ def unsupervised_score(name, clf, Xt):
     return scorers[name](clf, Xt, np.full(len(Xt), -1))
 
 
+def split_options(strategy):
+    """``"entropy:diversity=1"`` -> ``("entropy", {"diversity": 1})`` (";" between).
+
+    Options are the strategy's own parameters, fixed in the command line (a
+    row of the table per setting), never chosen per seed.
+    """
+    import ast
+
+    name, _, options = strategy.partition(":")
+    params = {}
+    for option in filter(None, options.split(";")):
+        key, _, value = option.partition("=")
+        params[key] = ast.literal_eval(value)
+    return name, params
+
+
 def fit_score(strategy, setting, seed, Xs, ys, Xt, X_eval, y_eval, epochs=None):
     """Fit one strategy on (Xs, ys) + unlabelled Xt; accuracy (%) on X_eval.
 
@@ -151,6 +167,7 @@ def fit_score(strategy, setting, seed, Xs, ys, Xt, X_eval, y_eval, epochs=None):
     if epochs is not None:
         params["epochs"] = epochs
     name, _, scorer = strategy.partition("@")
+    name, params["strategy_params"] = split_options(name)
     if not scorer:
         clf = DomainAdaptiveClassifier(name, random_state=seed, verbose=0, **params)
         clf.fit((Xs, ys), Xt)
@@ -453,7 +470,7 @@ def parse_args(argv=None):
 
     known = set(available_strategies())
     for s in args.strategies + (args.amazon_strategies or []):
-        if s.partition("@")[0] not in known:
+        if s.partition("@")[0].partition(":")[0] not in known:
             p.error(f"unknown strategy {s!r}; available: {sorted(known)}")
     return args
 

@@ -282,3 +282,38 @@ def test_clear_errors(digits, source):
         small(source_model=source, strategy_params={"rank": 2}).fit(X, y)
     with pytest.raises(TypeError, match="given twice"):
         small(source_model=source).fit(source=source, target=(X, y))
+
+
+@pytest.mark.parametrize("source_inputs", [True, False])
+def test_lwf_distils_on_source_inputs_without_their_labels(
+    digits, source, monkeypatch, source_inputs
+):
+    """With source rows at hand, lwf's batches carry as many source inputs as
+    target rows (label -1 on both heads: distillation only); without, or with
+    ``source_inputs=False``, target rows alone (the paper's LwF)."""
+    from keras_transfer.estimators import transfer
+
+    seen = []
+    getitem = transfer._TaskBatches.__getitem__
+
+    def recording(self, index):
+        batch = getitem(self, index)
+        seen.append(batch[1])
+        return batch
+
+    monkeypatch.setattr(transfer._TaskBatches, "__getitem__", recording)
+    clf = small(strategy="lwf", strategy_params={"source_inputs": source_inputs})
+    clf.fit(
+        source,
+        (digits["Xt"], digits["yt"]),
+        source_data=(digits["Xs"], digits["ys"]),
+    )
+    assert seen
+    for y in seen:
+        target_rows = y["label"] >= 0
+        if source_inputs:
+            assert target_rows.sum() == (~target_rows).sum() > 0
+        else:
+            assert target_rows.all()
+        assert (y["source_label"] == -1).all()  # source labels never used
+    assert clf.source_score_after_ is not None

@@ -48,14 +48,14 @@ DEFAULT_FREEZE = {
     "fusion": "all",
 }
 STRATEGY_PARAMS = {
-    "lwf": {"temperature": 2.0, "warmup_epochs": 1},
+    "lwf": {"temperature": 2.0, "warmup_epochs": 1, "source_inputs": True},
     "adapter": {"units": 32, "activation": "relu"},
     "lora": {"rank": 4, "alpha": None},
 }
 
 
 class _TaskBatches(keras.utils.PyDataset):
-    """Target rows (and, for ``joint``, as many source rows) per batch.
+    """Target rows (and, for ``joint`` and ``lwf``, as many source rows) per batch.
 
     ``y`` is ``{"label": target class or -1, "source_label": source class
     or -1}``; with ``plain=True`` (pretraining) it is the label array.
@@ -208,7 +208,11 @@ class TransferClassifier(BaseTransferEstimator):
         batches of source and target rows (needs source data);
     ``"lwf"``
         learning without forgetting: ``L = L_t + λ·KD``, the frozen source
-        model's outputs on the target inputs distilled into the source head;
+        model's outputs distilled into the source head, on the target inputs
+        and, when source rows are at hand (source data, or ``source_data``
+        with a pretrained model), on as many source inputs (their labels
+        unused; ``strategy_params={"source_inputs": False}`` for the paper's
+        target-only LwF);
     ``"adapter"``
         source network frozen, a zero-initialised residual adapter
         ``f_t = f_s + Δf(f_s)`` and the new head train;
@@ -247,7 +251,8 @@ class TransferClassifier(BaseTransferEstimator):
             weights (new heads, adapters and LoRA factors use 1).
         adaptation_weight: λ of ``joint`` (``L_s + λ·L_t``) and ``lwf``
             (``L_t + λ·KD``).
-        strategy_params: ``{"temperature": 2.0}`` for lwf, ``{"units": 32,
+        strategy_params: ``{"temperature": 2.0, "warmup_epochs": 1,
+            "source_inputs": True}`` for lwf, ``{"units": 32,
             "activation": "relu"}`` for adapter, ``{"rank": 4, "alpha": None}``
             for lora.
         pretrain_epochs: epochs of source pretraining (0: no pretraining).
@@ -789,12 +794,23 @@ class TransferClassifier(BaseTransferEstimator):
             )
         model.compile(optimizer=optimizer)
         optimizer.build(model.trainable_variables)
-        joint = self.strategy == "joint"
+        # joint trains on source labels; lwf distils on source inputs too
+        # (labels hidden: -1), which keeps the source task where target
+        # inputs are few.
+        with_source = Xs_train is not None and (
+            self.strategy == "joint"
+            or (self.strategy == "lwf" and bool(params["source_inputs"]))
+        )
+        source_labels = None
+        if with_source:
+            source_labels = (
+                ys_train if self.strategy == "joint" else np.full_like(ys_train, -1)
+            )
         batches = _TaskBatches(
             Xt,
             yt_enc,
-            Xs_train if joint else None,
-            ys_train if joint else None,
+            Xs_train if with_source else None,
+            source_labels,
             batch_size=self.batch_size,
             steps=self.steps_per_epoch,
             seed=seed,
