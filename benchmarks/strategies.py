@@ -348,7 +348,7 @@ def write_report(args, state, elapsed):
         "",
         "- Command(s): "
         + "; ".join(f"`{c}`" for c in state.get("commands", [" ".join(sys.argv)])),
-        f"- Backend: Keras {version('keras')}, `{os.environ['KERAS_BACKEND']}`, CPU "
+        f"- Backend: Keras {version('keras')}, the one each command names, CPU "
         f"only; machine: 2 CPU cores shared with other jobs ({platform.machine()}, "
         f"Python {platform.python_version()}).",
         f"- Wall-clock: {elapsed / 60:.1f} min (parts run side by side are "
@@ -531,7 +531,9 @@ def main(argv=None):
         elapsed = merge(args, state)
         write_report(args, state, elapsed)
         return
-    state["commands"] = [" ".join(["python3"] + sys.argv)]
+    state["commands"] = [
+        " ".join([f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} python3"] + sys.argv)
+    ]
 
     def report():
         write_report(args, state, time.perf_counter() - start)

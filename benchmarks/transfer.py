@@ -361,7 +361,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.budgets, args.seeds, args.steps = [1, 10, 100], 1, 100
-    command = "KERAS_BACKEND=jax python benchmarks/transfer.py " + " ".join(
+    backend = keras.backend.backend()
+    command = f"KERAS_BACKEND={backend} python benchmarks/transfer.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
     t0 = time.time()

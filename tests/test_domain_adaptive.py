@@ -248,3 +248,35 @@ def test_jit_compiled_fit_with_and_without_layer_losses(small_moons, regularized
     history = clf.history_["loss"]
     assert np.isfinite(history).all(), history
     assert clf.predict(Xt).shape == (len(Xt),)
+
+
+def test_seeded_fit_is_reproducible_and_leaves_tensorflow_unimported():
+    """random_state seeds Python, NumPy, the backend and Keras's generator, as
+    keras.utils.set_random_seed does, but a JAX or torch process does not pay
+    for importing TensorFlow (~10 s, ~450 MB) just to seed it."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from keras_transfer import DomainAdaptiveClassifier\n"
+        "from keras_transfer.datasets import make_rotated_moons\n"
+        "Xs, ys, Xt, _ = make_rotated_moons(64, 64, random_state=0)\n"
+        "p = [DomainAdaptiveClassifier('dann', epochs=1, random_state=3,\n"
+        "     jit_compile=False).fit((Xs, ys), Xt).predict_proba(Xt)\n"
+        "     for _ in range(2)]\n"
+        "print(np.array_equal(p[0], p[1]), 'tensorflow' in sys.modules)\n"
+    )
+    backend = keras.backend.backend()
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    same, tf_imported = proc.stdout.split()[-2:]
+    assert same == "True"
+    assert tf_imported == str(backend == "tensorflow")

@@ -61,7 +61,7 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         if isinstance(self.random_state, (int, np.integer)):
             seed = int(self.random_state)
-        keras.utils.set_random_seed(seed)
+        backend.set_random_seed(seed)  # Keras's, without importing TensorFlow
         return seed
 
     def _make_optimizer(self):
