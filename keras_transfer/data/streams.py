@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
+from keras_transfer import backend
 from keras_transfer.data.batches import take_rows
 
 
@@ -218,6 +219,12 @@ class StreamBatches:
             unlabelled rows (default: the labels are codes already).
         batch_size: rows per batch drawn from an array.
         seed: seed of the array shuffles.
+        shards: devices that split each step (default: those of the active
+            ``keras.distribution`` / ``tf.distribute`` scope, 1 outside one).
+            With several, each domain's rows are rounded down to a multiple
+            of ``shards`` and laid out as in
+            :class:`~keras_transfer.data.DomainBatches`: every device's slice
+            holds its share of source rows, then of target rows.
 
     Example:
     >>> import numpy as np
@@ -241,8 +248,10 @@ class StreamBatches:
         encode_labels=None,
         batch_size: int = 64,
         seed=None,
+        shards: int | None = None,
     ):
         self.encode_labels = encode_labels or _default_codes
+        self.shards = backend.num_replicas() if shards is None else int(shards)
         self.row_shape = None
         self.error = None
         self.source = self._side(source, "source", batch_size, seed)
@@ -377,12 +386,33 @@ class StreamBatches:
         n_t = xt.shape[0]
         if yt is None:
             yt = np.full(n_t, -1, dtype="int32")
-        return np.concatenate([xs, xt]), {
-            "label": np.concatenate([ys, yt]),
-            "is_source": np.concatenate(
-                [np.ones(n_s, "float32"), np.zeros(n_t, "float32")]
-            ),
+        parts = [
+            (xs, ys, np.ones(n_s, "float32")),
+            (xt, yt, np.zeros(n_t, "float32")),
+        ]
+        if self.shards > 1:
+            parts = self._per_device(parts)
+        return np.concatenate([p[0] for p in parts]), {
+            "label": np.concatenate([p[1] for p in parts]),
+            "is_source": np.concatenate([p[2] for p in parts]),
         }
+
+    def _per_device(self, parts):
+        """Source then target rows in each device's contiguous slice."""
+        k = self.shards
+        sizes = [len(p[1]) - len(p[1]) % k for p in parts]
+        if min(sizes) == 0:
+            raise ValueError(
+                f"A step has {len(parts[0][1])} source and {len(parts[1][1])} "
+                f"target rows, fewer than the {k} devices that split it need "
+                f"(at least {k} per domain): stream larger batches."
+            )
+        split = [
+            [np.array_split(a[:n], k) for a in part] for part, n in zip(parts, sizes)
+        ]
+        return [
+            tuple(arrays[i] for arrays in domain) for i in range(k) for domain in split
+        ]
 
     def __iter__(self):
         while True:
