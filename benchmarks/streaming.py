@@ -212,11 +212,11 @@ def main(argv=None):
         "generator": "source: generator of `np.fromfile` batches; target: memmap",
         "mapped": "as `memmap`, rows taken by indexing the map (not the default)",
     }
+    backend = results[0]["backend"]
     command = " ".join(
-        [f"KERAS_BACKEND={results[0]['backend']} python benchmarks/streaming.py"]
+        [f"KERAS_BACKEND={backend} python benchmarks/streaming.py"]
         + list(argv if argv is not None else sys.argv[1:])
     )
-    backend = results[0]["backend"]
     # one section per backend: their start-up costs differ (JAX's compiler)
     section = "streaming" if backend == "jax" else f"streaming-{backend}"
     lines = [

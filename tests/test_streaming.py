@@ -353,7 +353,7 @@ def test_temp_files_are_not_left_open(tmp_path):
     assert after <= before
 
 
-@pytest.mark.parametrize("name", ["streams", "memmap"])
+@pytest.mark.parametrize("name", ["streams", "memmap", "batches"])
 def test_docstring_examples(name, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # read_rows's example writes a file
     monkeypatch.setattr("tempfile.tempdir", None)

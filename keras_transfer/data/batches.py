@@ -128,17 +128,35 @@ class DomainBatches(keras.utils.PyDataset):
                 "is_source": np.ones(len(s_idx), "float32"),
             }
         t_idx = np.sort(self.target_order[lo:hi])
+        sides = ((self.Xs, self.ys, 1.0), (self.Xt, self.yt, 0.0))
         parts = []  # (rows, labels, index, is_source) in batch order
-        for s, t in zip(
-            np.array_split(s_idx, self.shards), np.array_split(t_idx, self.shards)
-        ):
-            parts += [(self.Xs, self.ys, s, 1.0), (self.Xt, self.yt, t, 0.0)]
+        for side, idx in per_device([s_idx, t_idx], self.shards):
+            X, y, domain = sides[side]
+            parts.append((X, y, idx, domain))
         x = stack_rows([(X, idx) for X, _, idx, _ in parts])
         label = np.concatenate([y[idx] for _, y, idx, _ in parts])
         is_source = np.concatenate(
             [np.full(len(idx), domain, "float32") for *_, idx, domain in parts]
         )
         return x, {"label": label, "is_source": is_source}
+
+
+def per_device(domains, shards: int) -> list:
+    """Each domain's rows cut into ``shards`` contiguous chunks, in batch order.
+
+    Device ``i`` gets a contiguous slice of a batch under data parallelism;
+    laying the rows out as chunk ``i`` of every domain, device after device,
+    gives each device its share of every domain. Returns ``(domain, rows)``
+    pairs in batch order.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transfer.data.batches import per_device
+    >>> [(d, rows.tolist()) for d, rows in per_device([np.arange(4), [7, 8]], 2)]
+    [(0, [0, 1]), (1, [7]), (0, [2, 3]), (1, [8])]
+    """
+    chunks = [np.array_split(np.asarray(rows), shards) for rows in domains]
+    return [(d, chunk[i]) for i in range(shards) for d, chunk in enumerate(chunks)]
 
 
 def stack_rows(parts) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from keras_transfer import backend
-from keras_transfer.data.batches import take_rows
+from keras_transfer.data.batches import per_device, take_rows
 
 
 def _is_tf_dataset(obj) -> bool:
@@ -407,12 +407,8 @@ class StreamBatches:
                 f"target rows, fewer than the {k} devices that split it need "
                 f"(at least {k} per domain): stream larger batches."
             )
-        split = [
-            [np.array_split(a[:n], k) for a in part] for part, n in zip(parts, sizes)
-        ]
-        return [
-            tuple(arrays[i] for arrays in domain) for i in range(k) for domain in split
-        ]
+        order = per_device([np.arange(n) for n in sizes], k)
+        return [tuple(a[idx] for a in parts[side]) for side, idx in order]
 
     def __iter__(self):
         while True:
