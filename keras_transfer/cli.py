@@ -614,6 +614,18 @@ def cmd_strategies(args) -> int:
 # parser
 
 
+def _weight(text: str):
+    """--adaptation-weight: a number or 'auto'."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or 'auto', got {text!r}"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``keras-transfer`` (for docs and tests).
 
@@ -721,21 +733,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--adaptation-weight",
-        type=float,
-        default=1.0,
+        type=_weight,
+        default=None,
         metavar="LAMBDA",
-        help="weight λ of the adaptation loss (1.0)",
+        help="weight λ of the adaptation loss, or 'auto' (choose it without "
+        "target labels); default: the strategy's recipe",
     )
     p.add_argument(
-        "--schedule", default="ganin", help="λ schedule: ganin, constant, warmup"
+        "--schedule",
+        default=None,
+        help="λ schedule: ganin, constant, warmup (default: the strategy's recipe)",
     )
-    p.add_argument("--backbone", default="mlp", help="feature extractor: mlp or cnn")
+    p.add_argument(
+        "--backbone",
+        default="auto",
+        help="feature extractor: auto (cnn for images, else mlp), mlp or cnn",
+    )
     p.add_argument("--epochs", type=int, default=20, help="default 20")
     p.add_argument(
         "--batch-size", type=int, default=64, help="rows per domain per batch (64)"
     )
-    p.add_argument("--optimizer", default="adam", help="Keras optimizer name (adam)")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="default 1e-3")
+    p.add_argument(
+        "--optimizer",
+        default=None,
+        help="Keras optimizer name (default: the strategy's recipe, adam)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="default: the strategy's recipe (1e-3)",
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument(
         "--param",

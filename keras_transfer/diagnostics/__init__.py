@@ -7,6 +7,9 @@
 * :func:`plot_training_curves`: task loss, adaptation loss, λ and accuracy
   per epoch from an estimator's ``history_``.
 * :func:`plot_decision_boundaries`: decision regions of classifiers on 2-D data.
+* :func:`collapse_report`: signs that an adaptive fit collapsed (target
+  predictions on few classes, source accuracy falling, non-finite losses),
+  without target labels; the estimators warn with :class:`CollapseWarning`.
 
 Every plot returns a matplotlib ``Figure`` drawn on the Agg canvas (no display
 needed) and writes a PNG when given ``path=``. Importing this package imports
@@ -23,12 +26,20 @@ True
 """
 
 from keras_transfer.diagnostics.boundary import plot_decision_boundaries
+from keras_transfer.diagnostics.collapse import (
+    CollapseReport,
+    CollapseWarning,
+    collapse_report,
+)
 from keras_transfer.diagnostics.curves import as_history, plot_training_curves
 from keras_transfer.diagnostics.distance import proxy_a_distance
 from keras_transfer.diagnostics.embedding import embed_2d, plot_feature_space
 
 __all__ = [
+    "CollapseReport",
+    "CollapseWarning",
     "as_history",
+    "collapse_report",
     "embed_2d",
     "plot_decision_boundaries",
     "plot_feature_space",

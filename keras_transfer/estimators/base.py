@@ -50,9 +50,10 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
     def _check_common_params(self):
         check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
-        check_non_negative(self.learning_rate, "learning_rate")
-        if self.learning_rate == 0:
-            raise ValueError("learning_rate must be > 0.")
+        if self.learning_rate is not None:
+            check_non_negative(self.learning_rate, "learning_rate")
+            if self.learning_rate == 0:
+                raise ValueError("learning_rate must be > 0 (or None: the recipe's).")
 
     def _seed(self):
         """An int seed (or None) from random_state; seeds Keras when set."""
@@ -64,12 +65,15 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         backend.set_random_seed(seed)  # Keras's, without importing TensorFlow
         return seed
 
-    def _make_optimizer(self):
-        opt = self.optimizer
+    def _make_optimizer(self, optimizer=None, learning_rate=None):
+        """A fresh optimizer from ``self.optimizer`` / ``self.learning_rate``,
+        or from the given defaults (a strategy's recipe) where those are None."""
+        opt = self.optimizer if self.optimizer is not None else optimizer
+        lr = self.learning_rate if self.learning_rate is not None else learning_rate
         if isinstance(opt, str):
             try:
                 return keras.optimizers.get(
-                    {"class_name": opt, "config": {"learning_rate": self.learning_rate}}
+                    {"class_name": opt, "config": {"learning_rate": float(lr)}}
                 )
             except ValueError:
                 raise ValueError(
@@ -124,12 +128,20 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
                 f"X has rows of shape {X.shape[1:]}, but the model was fitted on "
                 f"rows of shape {tuple(self.input_shape_)}."
             )
+        return self._outputs_of(X)
+
+    def _outputs_of(self, X) -> dict:
+        """The fitted model's outputs on rows already validated and laid out."""
         batch_size = max(self.batch_size, 256)
         if sp.issparse(X) or isinstance(X, np.memmap):
-            out = self.model_.predict(InputBatches(X, batch_size), verbose=0)
-        else:
-            out = self.model_.predict(X, batch_size=batch_size, verbose=0)
-        return out
+            return self.model_.predict(InputBatches(X, batch_size), verbose=0)
+        return self.model_.predict(X, batch_size=batch_size, verbose=0)
+
+    def _proba_of(self, X, max_rows: int | None = None) -> np.ndarray:
+        """Class probabilities of validated rows (an even sample of max_rows)."""
+        if max_rows is not None and X.shape[0] > max_rows:
+            X = X[np.linspace(0, X.shape[0] - 1, max_rows).astype(int)]
+        return _softmax(self._outputs_of(X)["logits"])
 
     def _model_outputs(self, X, key: str = "logits"):
         return np.asarray(self._predict_all(X)[key])
@@ -144,10 +156,7 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), columns in classes_ order."""
-        logits = self._model_outputs(X).astype("float64")
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        return _softmax(self._model_outputs(X))
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels (of the same type as the labels given to fit)."""
@@ -203,3 +212,10 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
                 f"{path} holds a {type(obj).__name__}, not a {cls.__name__}."
             )
         return obj
+
+
+def _softmax(logits) -> np.ndarray:
+    logits = np.asarray(logits, "float64")
+    logits = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)

@@ -11,6 +11,8 @@ import scipy.sparse as sp
 from keras_transfer import schedules
 from keras_transfer.backbones import build_backbone
 from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
+from keras_transfer.diagnostics.collapse import collapse_report, warn_collapse
+from keras_transfer.estimators._auto import fit_auto, is_auto
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_classes,
@@ -25,7 +27,12 @@ from keras_transfer.estimators._validation import (
 )
 from keras_transfer.estimators.base import BaseTransferEstimator, distributed
 from keras_transfer.models import AdaptationModel
-from keras_transfer.strategies import Strategy, get_strategy
+from keras_transfer.strategies import (
+    Strategy,
+    data_kind,
+    get_strategy,
+    recipe_settings,
+)
 
 
 class DomainAdaptiveClassifier(BaseTransferEstimator):
@@ -51,21 +58,35 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
 
     Args:
         strategy: ``"dann"``, ``"source_only"``, any name in
-            ``keras_transfer.strategies.available_strategies()``, or a
-            :class:`~keras_transfer.strategies.Strategy`.
-        adaptation_weight: λ, the weight of the adaptation term (≥ 0).
-        schedule: how λ ramps over training: ``"ganin"`` (default),
-            ``"constant"``, ``"warmup"`` or a schedule object.
-        backbone: feature extractor: ``"mlp"``, ``"cnn"``, a ``keras.Model``
-            (copied with its weights) or a callable ``input_shape -> Model``.
+            ``keras_transfer.strategies.available_strategies()``, a
+            :class:`~keras_transfer.strategies.Strategy`, or ``"auto"``: the
+            strategy (and with ``adaptation_weight="auto"`` also λ) is chosen
+            without target labels among source-only and a few robust
+            strategies; ``strategy_``, ``adaptation_weight_`` and
+            ``selection_`` say what was tried and chosen.
+        adaptation_weight: λ, the weight of the adaptation term (≥ 0);
+            ``None`` (default) takes the strategy's recipe (see
+            ``docs/strategies/``); ``"auto"`` chooses λ without target labels
+            among a small grid that includes 0 (source-only), see
+            :func:`~keras_transfer.estimators.fit_auto` and
+            ``docs/model_selection.md``.
+        schedule: how λ ramps over training: ``"ganin"``, ``"constant"``,
+            ``"warmup"`` or a schedule object; ``None`` (default) takes the
+            strategy's recipe (``"ganin"`` for every built-in strategy).
+        backbone: feature extractor: ``"auto"`` (default: ``"cnn"`` for
+            images, i.e. rows of shape (H, W) or (H, W, C); ``"mlp"`` for
+            vectors), ``"mlp"``, ``"cnn"``, a ``keras.Model`` (copied with its
+            weights) or a callable ``input_shape -> Model``.
         feature_layer: name of the layer of ``backbone`` where features end.
         backbone_params: keyword arguments of a named backbone builder.
         strategy_params: keyword arguments of a named strategy.
         epochs: passes over the larger domain.
         batch_size: rows *per domain* in each batch (a step sees source and
             target rows).
-        optimizer: Keras optimizer name or instance.
-        learning_rate: learning rate when ``optimizer`` is a name.
+        optimizer: Keras optimizer name or instance; ``None`` (default): the
+            strategy's recipe (Adam for every built-in strategy).
+        learning_rate: learning rate when ``optimizer`` is a name; ``None``
+            (default): the recipe's (1e-3 for every built-in strategy).
         random_state: seed (int) for reproducible fits, or None.
         verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 per epoch).
         callbacks: Keras callbacks passed to ``fit``.
@@ -90,16 +111,16 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
     def __init__(
         self,
         strategy="dann",
-        adaptation_weight: float = 1.0,
-        schedule="ganin",
-        backbone="mlp",
+        adaptation_weight: float | str | None = None,
+        schedule=None,
+        backbone="auto",
         feature_layer: str | None = None,
         backbone_params: dict | None = None,
         strategy_params: dict | None = None,
         epochs: int = 20,
         batch_size: int = 64,
-        optimizer="adam",
-        learning_rate: float = 1e-3,
+        optimizer=None,
+        learning_rate: float | None = None,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -193,10 +214,22 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
 
     def _check_params(self):
         self._check_common_params()
-        check_non_negative(self.adaptation_weight, "adaptation_weight")
+        if self.adaptation_weight is not None:
+            check_non_negative(self.adaptation_weight, "adaptation_weight")
         strategy = get_strategy(self.strategy, **(self.strategy_params or {}))
-        schedule = schedules.get(self.schedule)
-        return strategy, schedule
+        if self.schedule is not None:
+            schedules.get(self.schedule)  # fails early on an unknown name
+        return strategy
+
+    def _settings(self, strategy, kind: str) -> dict:
+        """The training settings: the user's where given, else the recipe's."""
+        settings = recipe_settings(strategy, kind)
+        for name in ("adaptation_weight", "schedule", "optimizer", "learning_rate"):
+            if getattr(self, name) is not None:
+                settings[name] = getattr(self, name)
+        settings["adaptation_weight"] = float(settings["adaptation_weight"])
+        settings["schedule"] = schedules.get(settings["schedule"])
+        return settings
 
     @distributed
     def fit(
@@ -247,10 +280,14 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 "steps_per_epoch is for streamed input; with arrays an epoch is one "
                 "pass over the larger domain (set epochs instead)."
             )
+        if is_auto(self.strategy) or is_auto(self.adaptation_weight):
+            Xs, ys, Xt, yt = self._split_inputs(X, y, source, target, sample_domain)
+            return fit_auto(self, Xs, ys, Xt, yt, validation_data, classes)
         # Seed first: layers draw their initializer seeds when constructed.
         seed = self._seed()
-        strategy, schedule = self._check_params()
+        strategy = self._check_params()
         Xs, ys, Xt, yt = self._split_inputs(X, y, source, target, sample_domain)
+        settings = self._settings(strategy, data_kind(Xs))
         Xs, holder = check_X(self, Xs, reset=True, what="source X", keep_memmap=True)
         ys = check_labels(ys, Xs.shape[0], "source labels")
         if Xt is not None:
@@ -289,10 +326,9 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
 
         Xs, Xt = as_image_batch(Xs), (None if Xt is None else as_image_batch(Xt))
         target_X = Xt  # all target rows, for after_fit (AdaBN)
-        adaptation_weight = float(self.adaptation_weight)
         if strategy.needs_target and Xt is None:
             _warn_no_target(strategy, stacklevel=3)
-            adaptation_weight = 0.0
+            settings["adaptation_weight"] = 0.0
         if not strategy.needs_target and yt_enc is not None:
             # Source-only training still learns from labelled target rows.
             keep = yt_enc >= 0
@@ -307,8 +343,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             Xs.shape[1:],
             len(classes),
             strategy,
-            adaptation_weight,
-            schedule,
+            settings,
             total_steps=self.epochs * len(batches),
         )
         val = self._validation_batches(validation_data, holder, classes)
@@ -327,14 +362,17 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             validation_data=val,
         )
         strategy.after_fit(model, target_X)
-        return self._commit(
+        self._commit(
             holder,
             classes_=classes,
             model_=model,
             history_=dict(history.history),
             input_shape_=tuple(Xs.shape[1:]),
             strategy_=strategy.name_,
+            adaptation_weight_=settings["adaptation_weight"],
         )
+        self._warn_if_collapsed(strategy, ys_enc, target_X)
+        return self
 
     def _fit_streams(
         self, X, y, source, target, sample_domain, validation_data, classes, steps
@@ -352,7 +390,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 "(X_batch, y_batch) and the target X_batch or (X_batch, y_batch)."
             )
         seed = self._seed()
-        strategy, schedule = self._check_params()
+        strategy = self._check_params()
         if steps is not None:
             check_positive_int(steps, "steps_per_epoch")
         if classes is not None:
@@ -408,7 +446,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             target = (target_X, yt)
         if not strategy.needs_target:
             target = None  # source-only strategies train on source batches
-        adaptation_weight = float(self.adaptation_weight)
+        adaptation_weight = None
         if strategy.needs_target and target is None:
             _warn_no_target(strategy, stacklevel=4)
             adaptation_weight = 0.0
@@ -448,12 +486,17 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 self, batches.peek()[0], reset=True, what="source stream, batch 0"
             )
         input_shape = batches.row_shape
+        first = batches.peek()[0]
+        settings = self._settings(
+            strategy, "image" if len(input_shape) > 1 else data_kind(first)
+        )
+        if adaptation_weight is not None:
+            settings["adaptation_weight"] = adaptation_weight
         model = self._new_model(
             input_shape,
             len(classes),
             strategy,
-            adaptation_weight,
-            schedule,
+            settings,
             total_steps=self.epochs * steps,
         )
         val = self._validation_batches(validation_data, holder, classes)
@@ -482,14 +525,18 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             history_=dict(history.history),
             input_shape_=tuple(input_shape),
             strategy_=strategy.name_,
+            adaptation_weight_=settings["adaptation_weight"],
         )
 
     def _new_model(
-        self, input_shape, n_classes, strategy, adaptation_weight, schedule, total_steps
+        self, input_shape, n_classes, strategy, settings, total_steps
     ) -> AdaptationModel:
         """A built and compiled AdaptationModel whose λ schedule spans total_steps."""
+        backbone = self.backbone
+        if isinstance(backbone, str) and backbone == "auto":
+            backbone = "cnn" if len(input_shape) == 3 else "mlp"
         feature_extractor = build_backbone(
-            self.backbone,
+            backbone,
             tuple(input_shape),
             self.feature_layer,
             **(self.backbone_params or {}),
@@ -498,13 +545,32 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             feature_extractor,
             num_classes=n_classes,
             strategy=strategy,
-            adaptation_weight=adaptation_weight,
-            schedule=schedule,
+            adaptation_weight=settings["adaptation_weight"],
+            schedule=settings["schedule"],
         )
         model.build((None, *input_shape))
         model.set_total_steps(total_steps)
-        model.compile(optimizer=self._make_optimizer(), jit_compile=self.jit_compile)
+        optimizer = self._make_optimizer(
+            settings["optimizer"], settings["learning_rate"]
+        )
+        model.compile(optimizer=optimizer, jit_compile=self.jit_compile)
         return model
+
+    def _warn_if_collapsed(self, strategy, ys_enc, target_X):
+        """Warn (CollapseWarning) when an adaptive fit shows signs of collapse.
+
+        Sets ``collapse_report_`` (None for fits that do not adapt). Costs one
+        prediction on at most 2,000 target rows.
+        """
+        self.collapse_report_ = None
+        if not strategy.needs_target or target_X is None or not self.adaptation_weight_:
+            return
+        report = collapse_report(
+            self._proba_of(target_X, max_rows=2000), ys_enc, self.history_
+        )
+        self.collapse_report_ = report
+        if report.collapsed:
+            warn_collapse(report, strategy.name_, stacklevel=4)
 
     def _validation_batches(self, validation_data, holder, classes):
         if validation_data is None:

@@ -35,6 +35,23 @@ from keras_transfer.models.transfer_model import KEEPS_SOURCE, STRATEGIES, Trans
 
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_LEARNING_RATE = 1e-3
+#: At the default training length (epochs=None, pretrain_epochs=None) an epoch
+#: of a small set is cycled so that the target training takes at least
+#: MIN_TARGET_STEPS optimizer steps (50 labelled rows at batch 64 would
+#: otherwise get one step an epoch) and the source pretraining at least
+#: MIN_PRETRAIN_STEPS.
+MIN_TARGET_STEPS = 500
+MIN_PRETRAIN_STEPS = 1000
+DEFAULT_EPOCHS = 10
+DEFAULT_PRETRAIN_EPOCHS = 5
+
+
+def _length(epochs, default: int, min_steps: int) -> tuple[int, int]:
+    """(epochs, least steps per epoch): ``None`` is the default length, with
+    at least ``min_steps`` optimizer steps in all; a given number is exact."""
+    if epochs is None:
+        return default, math.ceil(min_steps / default)
+    return int(epochs), 1
 #: strategy -> freeze policy used when ``freeze=None``
 DEFAULT_FREEZE = {
     "feature_extraction": "all",
@@ -60,7 +77,8 @@ class _TaskBatches(keras.utils.PyDataset):
     ``y`` is ``{"label": target class or -1, "source_label": source class
     or -1}``; with ``plain=True`` (pretraining) it is the label array.
     Rows are reshuffled every epoch; a small set is cycled so that an epoch
-    has ``steps`` batches when ``steps`` is given.
+    has ``steps`` batches when ``steps`` is given, and at least
+    ``min_steps`` batches otherwise.
     """
 
     def __init__(
@@ -74,6 +92,7 @@ class _TaskBatches(keras.utils.PyDataset):
         seed=None,
         shuffle=True,
         plain=False,
+        min_steps=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -85,7 +104,8 @@ class _TaskBatches(keras.utils.PyDataset):
         n_s = 0 if Xs is None else Xs.shape[0]
         self.half = min(int(batch_size), max(n, n_s))
         longest = max(n, n_s)
-        self.n_batches = int(steps) if steps else max(1, math.ceil(longest / self.half))
+        one_pass = max(1, math.ceil(longest / self.half))
+        self.n_batches = int(steps) if steps else max(one_pass, int(min_steps))
         self.rng = np.random.default_rng(seed)
         self.on_epoch_end()
 
@@ -255,10 +275,15 @@ class TransferClassifier(BaseTransferEstimator):
             "source_inputs": True}`` for lwf, ``{"units": 32,
             "activation": "relu"}`` for adapter, ``{"rank": 4, "alpha": None}``
             for lora.
-        pretrain_epochs: epochs of source pretraining (0: no pretraining).
-        epochs: epochs of target training.
+        pretrain_epochs: epochs of source pretraining (0: no pretraining);
+            ``None`` (default): 5 epochs, a small source set cycled so that
+            pretraining takes at least 1,000 optimizer steps.
+        epochs: epochs of target training; ``None`` (default): 10 epochs, a
+            small target set cycled so that training takes at least 500
+            optimizer steps (50 labelled rows at batch 64 would otherwise get
+            one step an epoch). A number given is that many passes.
         steps_per_epoch: optimizer steps per target epoch (default: one pass
-            over the target rows; set it for few-shot targets).
+            over the target rows, or more at the default length).
         batch_size: rows per step (per task for ``joint``).
         optimizer, learning_rate: ``None`` reuses the source run's settings
             (the pretraining's, or a compiled pretrained model's optimizer
@@ -304,8 +329,8 @@ class TransferClassifier(BaseTransferEstimator):
         backbone_lr_multiplier: float = 1.0,
         adaptation_weight: float = 1.0,
         strategy_params: dict | None = None,
-        pretrain_epochs: int = 5,
-        epochs: int = 10,
+        pretrain_epochs: int | None = None,
+        epochs: int | None = None,
         steps_per_epoch: int | None = None,
         batch_size: int = 64,
         optimizer=None,
@@ -343,9 +368,11 @@ class TransferClassifier(BaseTransferEstimator):
             raise ValueError(
                 f"Unknown strategy {self.strategy!r}; use one of {list(STRATEGIES)}."
             )
-        check_positive_int(self.epochs, "epochs")
+        if self.epochs is not None:
+            check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
-        check_positive_int(self.pretrain_epochs, "pretrain_epochs", minimum=0)
+        if self.pretrain_epochs is not None:
+            check_positive_int(self.pretrain_epochs, "pretrain_epochs", minimum=0)
         if self.steps_per_epoch is not None:
             check_positive_int(self.steps_per_epoch, "steps_per_epoch")
         check_non_negative(self.adaptation_weight, "adaptation_weight")
@@ -531,12 +558,20 @@ class TransferClassifier(BaseTransferEstimator):
             metrics=["accuracy"],
         )
         history = {}
-        if self.pretrain_epochs:
+        epochs, min_steps = _length(
+            self.pretrain_epochs, DEFAULT_PRETRAIN_EPOCHS, MIN_PRETRAIN_STEPS
+        )
+        if epochs:
             batches = _TaskBatches(
-                Xs, ys_enc, batch_size=self.batch_size, seed=seed, plain=True
+                Xs,
+                ys_enc,
+                batch_size=self.batch_size,
+                seed=seed,
+                plain=True,
+                min_steps=min_steps,
             )
             history = model.fit(
-                batches, epochs=self.pretrain_epochs, verbose=self.verbose
+                batches, epochs=epochs, verbose=self.verbose
             ).history
         return model, _optimizer_settings(model), dict(history)
 
@@ -806,6 +841,7 @@ class TransferClassifier(BaseTransferEstimator):
             source_labels = (
                 ys_train if self.strategy == "joint" else np.full_like(ys_train, -1)
             )
+        epochs, min_steps = _length(self.epochs, DEFAULT_EPOCHS, MIN_TARGET_STEPS)
         batches = _TaskBatches(
             Xt,
             yt_enc,
@@ -814,11 +850,12 @@ class TransferClassifier(BaseTransferEstimator):
             batch_size=self.batch_size,
             steps=self.steps_per_epoch,
             seed=seed,
+            min_steps=min_steps,
         )
         val = self._validation_batches(validation_data, holder, classes, src)
         history = model.fit(
             batches,
-            epochs=self.epochs,
+            epochs=epochs,
             verbose=self.verbose,
             callbacks=callbacks,
             validation_data=val,

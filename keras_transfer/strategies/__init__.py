@@ -9,9 +9,12 @@ True
 from keras_transfer.strategies.adabn import AdaBN
 from keras_transfer.strategies.adapter import Adapter
 from keras_transfer.strategies.base import (
+    DEFAULT_RECIPE,
     Strategy,
     available_strategies,
+    data_kind,
     get_strategy,
+    recipe_settings,
     register_strategy,
 )
 from keras_transfer.strategies.cdan import CDAN, CDANE
@@ -37,8 +40,11 @@ __all__ = [
     "Distill",
     "EntropyMinimization",
     "SourceOnly",
+    "DEFAULT_RECIPE",
     "Strategy",
     "available_strategies",
+    "data_kind",
     "get_strategy",
+    "recipe_settings",
     "register_strategy",
 ]

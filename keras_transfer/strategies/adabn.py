@@ -152,6 +152,11 @@ class AdaBN(Strategy):
 
     needs_target = False
 
+    recipe = {
+        "source": "Li et al., 2016 (AdaBN): source training as usual, then "
+        "BatchNorm statistics re-estimated on the target rows",
+    }
+
     def __init__(self, batch_size: int = 1024, **kwargs):
         super().__init__(**kwargs)
         if int(batch_size) < 1:

@@ -64,6 +64,13 @@ class Adapter(Strategy):
     (200,)
     """
 
+    recipe = {
+        "adaptation_weight": 1.0,
+        "schedule": "ganin",
+        "source": "Houlsby et al., ICML 2019 (bottleneck adapters, zero "
+        "initialised) trained with the MMD alignment loss of DAN at weight 1",
+    }
+
     def __init__(self, units: int = 32, loss: str = "mmd", **kwargs):
         super().__init__(**kwargs)
         if loss not in ("mmd", "coral"):

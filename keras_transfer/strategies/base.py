@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import keras
+import scipy.sparse as sp
 from keras import ops
+
+#: Estimator-level training settings used where a strategy's recipe is silent.
+DEFAULT_RECIPE = {
+    "adaptation_weight": 1.0,
+    "schedule": "ganin",
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+}
+DATA_KINDS = ("image", "dense", "sparse")
 
 
 class Strategy(keras.layers.Layer):
@@ -33,11 +45,20 @@ class Strategy(keras.layers.Layer):
         needs_target: whether batches must carry target rows.
         needs_inputs: whether ``call`` also receives the model's inputs as
             ``x=`` (e.g. a teacher network that reads the raw rows).
+        recipe: the method's training recipe, as data: the estimator-level
+            settings (``adaptation_weight``, ``schedule``, ``optimizer``,
+            ``learning_rate``) that the estimators use where the user leaves
+            them at ``None``, with ``"source"`` naming the paper or
+            reproduction they follow and ``"by_kind"`` optional overrides per
+            kind of data (``"image"``, ``"dense"``, ``"sparse"``). The
+            strategy's own sub-layer sizes are its constructor defaults. See
+            :func:`recipe_settings`.
     """
 
     name_: str = "base"
     needs_target: bool = True
     needs_inputs: bool = False
+    recipe: ClassVar[dict] = {}
 
     def build(self, features_shape, logits_shape):
         pass
@@ -61,6 +82,49 @@ class Strategy(keras.layers.Layer):
 
     def adaptation_loss(self, outputs: dict, batch: dict):
         return ops.zeros((), dtype="float32")
+
+
+def data_kind(X) -> str:
+    """``"sparse"`` (scipy sparse rows), ``"image"`` (rows of rank >= 2) or ``"dense"``.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transfer.strategies import data_kind
+    >>> data_kind(np.zeros((4, 8, 8, 1))), data_kind(np.zeros((4, 3)))
+    ('image', 'dense')
+    """
+    if sp.issparse(X):
+        return "sparse"
+    return "image" if len(getattr(X, "shape", ())) >= 3 else "dense"
+
+
+def recipe_settings(strategy, kind: str = "dense") -> dict:
+    """The training settings of ``strategy``'s recipe for a kind of data.
+
+    :data:`DEFAULT_RECIPE`, updated by the strategy class's ``recipe`` and then
+    by its ``recipe["by_kind"][kind]`` overrides; ``"source"`` names where the
+    numbers come from.
+
+    Example:
+    >>> from keras_transfer.strategies import recipe_settings
+    >>> recipe_settings("entropy", "image")["adaptation_weight"]
+    1.0
+    >>> recipe_settings("source_only")["schedule"]
+    'ganin'
+    """
+    if kind not in DATA_KINDS:
+        raise ValueError(f"kind must be one of {DATA_KINDS}, got {kind!r}.")
+    if isinstance(strategy, str):
+        if strategy.lower() not in _REGISTRY:
+            get_strategy(strategy)  # raises the unknown-strategy error
+        cls = _REGISTRY[strategy.lower()]
+    else:
+        cls = strategy if isinstance(strategy, type) else type(strategy)
+    recipe = dict(getattr(cls, "recipe", {}) or {})
+    by_kind = recipe.pop("by_kind", {}) or {}
+    settings = {**DEFAULT_RECIPE, "source": "library default", **recipe}
+    settings.update(by_kind.get(kind, {}))
+    return settings
 
 
 _REGISTRY: dict[str, type[Strategy]] = {}

@@ -34,6 +34,14 @@ class CORAL(Strategy):
     (200,)
     """
 
+    recipe = {
+        "adaptation_weight": 1.0,
+        "schedule": "ganin",
+        "source": "Sun & Saenko, ECCV-W 2016 (Deep CORAL): CORAL weight chosen "
+        "so that both losses are of the same size at the end of training; on "
+        "the logits that is λ=1",
+    }
+
     def __init__(self, on: str = "logits", **kwargs):
         super().__init__(**kwargs)
         if on not in ("logits", "features"):

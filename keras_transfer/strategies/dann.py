@@ -10,9 +10,14 @@ from keras_transfer.losses import domain_adversarial_loss
 from keras_transfer.strategies.base import Strategy, register_strategy
 
 
-def discriminator(units, name: str) -> keras.Sequential:
-    """A small MLP ending in one logit (domain or critic score)."""
-    layers = [keras.layers.Dense(u, activation="relu") for u in units]
+def discriminator(units, name: str, dropout: float = 0.0) -> keras.Sequential:
+    """An MLP ending in one logit (domain or critic score), with dropout
+    after each hidden layer when ``dropout > 0``."""
+    layers = []
+    for u in units:
+        layers.append(keras.layers.Dense(u, activation="relu"))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout))
     return keras.Sequential([*layers, keras.layers.Dense(1)], name=name)
 
 
@@ -27,7 +32,10 @@ class DANN(Strategy):
     ``adaptation_weight``) is the reversal factor.
 
     Args:
-        units: hidden units of the discriminator.
+        units: hidden units of the discriminator (1024-1024 as in the
+            paper's image networks; 64-64, the old default, lost to
+            source-only on MNIST→USPS: 59.7 vs 73.1 %).
+        dropout: dropout rate after each hidden layer of the discriminator.
 
     Example:
     >>> from keras_transfer import DomainAdaptiveClassifier
@@ -38,22 +46,48 @@ class DANN(Strategy):
     (200,)
     """
 
-    def __init__(self, units=(64, 64), **kwargs):
+    recipe = {
+        "adaptation_weight": 1.0,
+        "schedule": "ganin",
+        "source": "Ganin et al., JMLR 2016: reversal factor ramped by "
+        "2/(1+exp(-10p))-1 to λ, a 1024-1024 domain classifier with dropout "
+        "0.5 (their image networks; Transfer-Learning-Library's DANN is "
+        "1024-1024 too), Adam 1e-3; λ=1 on images as in the paper, smaller on "
+        "vectors and text, where λ=1 lost to source-only in our development "
+        "runs (rotated moons, Amazon reviews; see docs/strategies/dann.md)",
+        "by_kind": {
+            "dense": {"adaptation_weight": 0.1},
+            "sparse": {"adaptation_weight": 0.3},
+        },
+    }
+
+    def __init__(self, units=(1024, 1024), dropout: float = 0.5, **kwargs):
         super().__init__(**kwargs)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
         self.units = tuple(int(u) for u in units)
+        self.dropout = float(dropout)
         self.reversal = GradientReversal(name="reversal")
-        self.discriminator = discriminator(self.units, "domain_discriminator")
+        self.discriminator = discriminator(
+            self.units, "domain_discriminator", self.dropout
+        )
 
     def build(self, features_shape, logits_shape):
         self.discriminator.build(features_shape)
 
     def call(self, features, logits, lam, training=False):
         reversed_features = self.reversal(features, factor=lam)
-        return {"domain_logits": self.discriminator(reversed_features)}
+        return {
+            "domain_logits": self.discriminator(reversed_features, training=training)
+        }
 
     def adaptation_loss(self, outputs, batch):
         logits = ops.reshape(outputs["domain_logits"], (-1,))
         return domain_adversarial_loss(logits, batch["is_source"])
 
     def get_config(self):
-        return {**super().get_config(), "units": list(self.units)}
+        return {
+            **super().get_config(),
+            "units": list(self.units),
+            "dropout": self.dropout,
+        }

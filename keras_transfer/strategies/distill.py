@@ -63,6 +63,13 @@ class Distill(Strategy):
 
     needs_inputs = True
 
+    recipe = {
+        "adaptation_weight": 1.0,
+        "schedule": "ganin",
+        "source": "Hinton et al. 2015 / Orbes-Arteaga et al. 2019: "
+        "distillation weight 1, temperature 2",
+    }
+
     def __init__(
         self,
         temperature: float = 2.0,

@@ -14,14 +14,14 @@ class EntropyMinimization(Strategy):
 
     Adds ``λ · mean_t H(softmax(logits))`` over the target rows of a batch,
     pushing the decision boundary away from dense target regions (the
-    cluster assumption). Alone it may collapse onto one class when the
-    shift is large; ``diversity > 0`` subtracts ``diversity · H(mean_t p)``,
-    the entropy of the mean target prediction, which keeps the predicted
-    classes balanced (information maximisation, as in SHOT).
+    cluster assumption), minus ``diversity · H(mean_t p)``, the entropy of
+    the mean target prediction, which keeps the predicted classes balanced
+    (information maximisation, as in SHOT). Without that term (``diversity=0``)
+    it collapses onto one or two classes on real shifts (USPS→MNIST: 11.8 %).
 
     Args:
-        diversity: weight of the class-balance term (default 0: plain
-            entropy minimisation).
+        diversity: weight of the class-balance term (default 1, SHOT's; 0
+            gives plain entropy minimisation).
 
     Example:
     >>> from keras_transfer import DomainAdaptiveClassifier
@@ -32,7 +32,15 @@ class EntropyMinimization(Strategy):
     (200,)
     """
 
-    def __init__(self, diversity: float = 0.0, **kwargs):
+    recipe = {
+        "adaptation_weight": 1.0,
+        "schedule": "ganin",
+        "source": "Grandvalet & Bengio 2005, with the diversity term of "
+        "information maximisation at weight 1 (Liang et al., ICML 2020, SHOT) "
+        "so that it cannot collapse onto one class",
+    }
+
+    def __init__(self, diversity: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         if float(diversity) < 0:
             raise ValueError(f"diversity must be >= 0, got {diversity!r}.")

@@ -28,6 +28,12 @@ class MCC(Strategy):
     (200,)
     """
 
+    recipe = {
+        "adaptation_weight": 1.0,
+        "schedule": "ganin",
+        "source": "Jin et al., ECCV 2020 (MCC): trade-off 1, temperature 2.5",
+    }
+
     def __init__(self, temperature: float = 2.5, **kwargs):
         super().__init__(**kwargs)
         if float(temperature) <= 0:

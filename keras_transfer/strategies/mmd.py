@@ -31,6 +31,13 @@ class MMD(Strategy):
     (200,)
     """
 
+    recipe = {
+        "adaptation_weight": 1.0,
+        "schedule": "ganin",
+        "source": "Long et al., ICML 2015 (DAN): MMD weight 1 ramped in by "
+        "the Ganin schedule, 5 Gaussian kernels with bandwidth ratio 2",
+    }
+
     def __init__(self, kernel_mul: float = 2.0, kernel_num: int = 5, **kwargs):
         super().__init__(**kwargs)
         if float(kernel_mul) <= 0 or int(kernel_num) < 1:

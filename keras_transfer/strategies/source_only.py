@@ -21,3 +21,5 @@ class SourceOnly(Strategy):
     """
 
     needs_target = False
+
+    recipe = {"source": "plain supervised training on the source rows"}

@@ -1,0 +1,155 @@
+"""Issue 12: recipes as defaults, the label-free "auto" choice, collapse detection."""
+
+import pickle
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from sklearn.base import clone
+
+from keras_transfer import DomainAdaptiveClassifier
+from keras_transfer.diagnostics import CollapseWarning, collapse_report
+from keras_transfer.estimators import auto_candidates
+from keras_transfer.estimators._auto import AUTO_STRATEGIES
+from keras_transfer.strategies import (
+    DEFAULT_RECIPE,
+    Strategy,
+    available_strategies,
+    get_strategy,
+    recipe_settings,
+)
+
+FAST = dict(epochs=3, batch_size=64, random_state=0)
+
+
+@keras.saving.register_keras_serializable(package="keras_transfer_tests")
+class PushToClassZero(Strategy):
+    """A deliberately harmful strategy: pulls every target row into class 0.
+
+    Not registered, so that no other test's loop over the registry sees it."""
+
+    name_ = "push_to_class_zero"
+    recipe = {"adaptation_weight": 20.0, "schedule": "constant", "source": "test"}
+
+    def adaptation_loss(self, outputs, batch):
+        target = 1.0 - batch["is_source"]
+        log_p0 = ops.log_softmax(ops.cast(batch["logits"], "float32"), axis=-1)[:, 0]
+        n = ops.maximum(ops.sum(target), 1.0)
+        return batch["lambda"] * ops.sum(-log_p0 * target) / n
+
+
+def test_every_strategy_has_a_recipe_with_its_source():
+    for name in available_strategies():
+        for kind in ("image", "dense", "sparse"):
+            settings = recipe_settings(name, kind)
+            assert set(DEFAULT_RECIPE) <= set(settings), (name, settings)
+            assert settings["source"], name
+            assert settings["adaptation_weight"] >= 0
+
+
+def test_user_settings_override_the_recipe(small_moons):
+    Xs, ys, Xt, _ = small_moons
+    clf = DomainAdaptiveClassifier(PushToClassZero(), adaptation_weight=0.5, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapseWarning)
+        clf.fit((Xs, ys), Xt)
+    assert clf.adaptation_weight_ == 0.5
+    assert clf.model_.adaptation_weight == 0.5
+    clf = DomainAdaptiveClassifier("dann", **FAST).fit((Xs, ys), Xt)
+    assert clf.adaptation_weight_ == recipe_settings("dann")["adaptation_weight"]
+    assert clf.get_params()["adaptation_weight"] is None  # stored untouched
+
+
+def test_entropy_default_keeps_a_diversity_term():
+    assert get_strategy("entropy").diversity > 0
+
+
+def test_collapse_report_signs():
+    ys = np.array([0, 1, 2] * 20)
+    healthy = np.eye(3)[ys] * 0.8 + 0.2 / 3
+    assert not collapse_report(healthy, ys)
+    report = collapse_report(np.eye(3)[np.zeros(60, int)], ys)
+    assert report and "collapsed onto few classes" in report.reasons[0]
+    falling = {"accuracy": [0.6, 0.95, 0.7], "loss": [1.0, 0.5, 0.6]}
+    assert "source accuracy fell" in collapse_report(healthy, ys, falling).reasons[0]
+    diverged = {"accuracy": [0.6, 0.9], "loss": [1.0, np.nan]}
+    assert "non-finite" in collapse_report(healthy, ys, diverged).reasons[0]
+
+
+def test_collapse_detector_fires_on_a_forced_collapse(small_moons):
+    Xs, ys, Xt, _ = small_moons
+    clf = DomainAdaptiveClassifier(PushToClassZero(), **FAST)
+    with pytest.warns(CollapseWarning, match="collapsed onto few classes"):
+        clf.fit((Xs, ys), Xt)
+    assert clf.collapse_report_.collapsed
+    assert clf.collapse_report_.target_class_shares[0] > 0.9
+
+
+@pytest.mark.parametrize("strategy", ["dann", "mmd", "entropy"])
+def test_collapse_detector_is_quiet_on_healthy_fits(moons, strategy):
+    Xs, ys, Xt, _ = moons
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapseWarning)
+        clf = DomainAdaptiveClassifier(strategy, **FAST).fit((Xs, ys), Xt)
+    assert not clf.collapse_report_.collapsed
+    source_only = DomainAdaptiveClassifier("source_only", **FAST).fit((Xs, ys), Xt)
+    assert source_only.collapse_report_ is None
+
+
+def test_auto_candidates_always_start_with_source_only():
+    clf = DomainAdaptiveClassifier("dann", adaptation_weight="auto")
+    pairs = auto_candidates(clf, "dense")
+    assert pairs[0] == ("source_only", 0.0)
+    assert [s for s, _ in pairs[1:]] == ["dann"] * 3
+    pairs = auto_candidates(DomainAdaptiveClassifier("auto"), "image")
+    assert pairs[0] == ("source_only", 0.0)
+    assert [s for s, _ in pairs[1:]] == list(AUTO_STRATEGIES)
+    both = DomainAdaptiveClassifier("auto", adaptation_weight="auto")
+    assert len(auto_candidates(both, "dense")) == 1 + 3 * len(AUTO_STRATEGIES)
+
+
+def test_auto_fits_chooses_and_reports(small_moons):
+    Xs, ys, Xt, yt = small_moons
+    clf = DomainAdaptiveClassifier("mmd", adaptation_weight="auto", **FAST)
+    clf.fit((Xs, ys), Xt)
+    table = clf.selection_
+    assert table["strategy"] == ["source_only", "mmd", "mmd", "mmd"]
+    assert sum(table["selected"]) == 1
+    chosen = table["selected"].index(True)
+    assert table["eligible"][chosen]
+    assert clf.adaptation_weight_ == table["adaptation_weight"][chosen]
+    assert clf.strategy_ == table["strategy"][chosen]
+    # The chosen candidate has the best target information among eligible ones.
+    eligible = [i for i, ok in enumerate(table["eligible"]) if ok]
+    best = max(eligible, key=lambda i: table["target_information"][i])
+    assert chosen == best
+    assert clf.predict(Xt).shape == yt.shape
+    # sklearn contract: parameters untouched, clone and pickle work.
+    assert clf.get_params()["adaptation_weight"] == "auto"
+    assert clone(clf).get_params()["adaptation_weight"] == "auto"
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict(Xt), clf.predict(Xt))
+
+
+def test_auto_drops_collapsed_candidates_and_keeps_source_only(small_moons):
+    Xs, ys, Xt, _ = small_moons
+    clf = DomainAdaptiveClassifier(PushToClassZero(), adaptation_weight="auto", **FAST)
+    with pytest.warns(CollapseWarning, match="kept source-only"):
+        clf.fit((Xs, ys), Xt)
+    table = clf.selection_
+    assert clf.strategy_ == "source_only" and clf.adaptation_weight_ == 0.0
+    assert all(table["collapsed"][1:]) and not any(table["eligible"][1:])
+
+
+def test_auto_refuses_what_it_cannot_do(small_moons):
+    Xs, ys, Xt, _ = small_moons
+    with pytest.raises(ValueError, match="pass unlabelled target rows"):
+        DomainAdaptiveClassifier("dann", adaptation_weight="auto", **FAST).fit(
+            np.asarray(Xs), np.asarray(ys)
+        )
+    with pytest.raises(ValueError, match="strategy_params apply to one strategy"):
+        DomainAdaptiveClassifier("auto", strategy_params={"units": (8,)}, **FAST).fit(
+            (Xs, ys), Xt
+        )
