@@ -26,10 +26,9 @@ from collections.abc import Iterable, Sequence
 import keras
 from keras import ops
 
-from keras_transfer.layers.lora import LoRA
-
 __all__ = [
     "GradualUnfreezing",
+    "add_lora",
     "freeze",
     "select_layers",
     "set_lr_multiplier",
@@ -47,8 +46,8 @@ def weighted_layers(model) -> list:
     """The layers of ``model`` that own weights, bottom to top.
 
     Nested functional and Sequential models are opened; any other layer
-    (a :class:`~keras_transfer.layers.LoRA` wrapper, a custom block) counts
-    as one layer.
+    (a custom block) counts as one layer. This is the package's one layer
+    walker.
 
     Example:
     >>> import keras
@@ -135,16 +134,88 @@ def select_layers(model, policy) -> list:
 
 def _set_trainable(layer, value: bool) -> None:
     layer.trainable = value
-    # A LoRA wrapper's base kernel stays frozen whatever its wrapper does.
+    # The base weights of a LoRA-enabled layer stay frozen whatever its flag.
     for sub in _flatten(layer):
-        if isinstance(sub, LoRA):
-            sub.layer.trainable = False
+        if getattr(sub, "lora_enabled", False):
+            _freeze_lora_base(sub)
 
 
 def _flatten(layer) -> Iterable:
-    yield layer
-    for sub in getattr(layer, "_layers", []) or []:
-        yield from _flatten(sub)
+    """``layer`` and every layer inside it (public ``_flatten_layers``)."""
+    return layer._flatten_layers(include_self=True, recursive=True)
+
+
+def _is_lora_weight(variable) -> bool:
+    return variable.path.rsplit("/", 1)[-1].startswith("lora_kernel_")
+
+
+def _freeze_lora_base(layer) -> None:
+    for variable in layer.weights:
+        if not _is_lora_weight(variable):
+            variable.trainable = False
+
+
+LORA_LAYERS = (
+    keras.layers.Dense,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+)
+
+
+def add_lora(
+    model,
+    rank: int = 4,
+    alpha: float | None = None,
+    layer_names: Sequence[str] | None = None,
+    *,
+    copy: bool = True,
+):
+    """Keras's own LoRA (``layer.enable_lora``) on every Dense / Conv kernel of a model.
+
+    Every ``Dense`` and ``Conv1D/2D/3D`` layer (or only those named in
+    ``layer_names``), in nested models too, gets ``W + (α/r)·A·B`` with
+    ``B = 0`` at start (so the model computes exactly what it did); only the
+    ``A``/``B`` factors of those layers train, their kernels and biases are
+    frozen. With ``copy=True`` (default) a copy of ``model`` is changed and
+    returned, sharing no weights with it; else ``model`` itself.
+
+    Example:
+    >>> import numpy as np, keras
+    >>> from keras_transfer.freezing import add_lora
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8),
+    ...                       keras.layers.Dense(2)])
+    >>> lm = add_lora(m, rank=2)
+    >>> x = np.ones((1, 4), "float32")
+    >>> bool(np.array_equal(lm.predict(x, verbose=0), m.predict(x, verbose=0)))
+    True
+    >>> sorted({w.name for w in lm.trainable_weights})
+    ['lora_kernel_a', 'lora_kernel_b']
+    """
+    if isinstance(rank, bool) or int(rank) != rank or rank < 1:
+        raise ValueError(f"rank must be an integer >= 1, got {rank!r}.")
+    if copy:
+        from keras_transfer.backbones import copy_model
+
+        model = copy_model(model)
+    names = None if layer_names is None else set(layer_names)
+    picked = [
+        layer
+        for layer in weighted_layers(model)
+        if isinstance(layer, LORA_LAYERS) and (names is None or layer.name in names)
+    ]
+    if names is not None and len(picked) < len(names):
+        found = {layer.name for layer in picked}
+        raise ValueError(
+            f"No Dense or Conv layer named {sorted(names - found)}; LoRA applies "
+            "to keras.layers.Dense and Conv1D/2D/3D layers."
+        )
+    for layer in picked:
+        if not layer.lora_enabled:
+            layer.enable_lora(int(rank), lora_alpha=alpha)
+        layer.trainable = True
+        _freeze_lora_base(layer)
+    return model
 
 
 def is_batchnorm(layer) -> bool:

@@ -25,7 +25,7 @@ from keras_transfer.estimators._validation import (
 )
 from keras_transfer.estimators.base import BaseTransferEstimator, distributed
 from keras_transfer.models import AdaptationModel
-from keras_transfer.strategies import Strategy, get_strategy
+from keras_transfer.strategies import get_strategy, strategy_class, transfers_source
 
 
 class DomainAdaptiveClassifier(BaseTransferEstimator):
@@ -51,7 +51,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
 
     Args:
         strategy: ``"dann"``, ``"source_only"``, any name in
-            ``keras_transfer.strategies.available_strategies()``, or a
+            ``keras_transfer.strategies.available_strategies(transfer=False)``, or a
             :class:`~keras_transfer.strategies.Strategy`.
         adaptation_weight: λ, the weight of the adaptation term (≥ 0).
         schedule: how λ ramps over training: ``"ganin"`` (default),
@@ -194,6 +194,13 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
     def _check_params(self):
         self._check_common_params()
         check_non_negative(self.adaptation_weight, "adaptation_weight")
+        if isinstance(self.strategy, str) and transfers_source(
+            strategy_class(self.strategy)
+        ):
+            raise ValueError(
+                f"strategy {self.strategy!r} transfers a source model's task (its "
+                "own labels) to a new one: use keras_transfer.TransferClassifier."
+            )
         strategy = get_strategy(self.strategy, **(self.strategy_params or {}))
         schedule = schedules.get(self.schedule)
         return strategy, schedule
@@ -380,7 +387,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 classes = check_classes(ys[~is_masked(ys)])
             source = (as_image_batch(Xs), encode(ys, classes, is_masked(ys), given))
         target_X = None
-        if is_stream(target) and type(strategy).after_fit is not Strategy.after_fit:
+        if is_stream(target) and strategy.needs_all_target_rows:
             raise ValueError(
                 f"strategy {strategy.name_!r} reads every target row again after "
                 "training, which a stream cannot give: pass the target as an array "

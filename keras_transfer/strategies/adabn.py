@@ -151,6 +151,7 @@ class AdaBN(Strategy):
     """
 
     needs_target = False
+    needs_all_target_rows = True
 
     def __init__(self, batch_size: int = 1024, **kwargs):
         super().__init__(**kwargs)
