@@ -26,6 +26,8 @@ from collections.abc import Iterable, Sequence
 import keras
 from keras import ops
 
+from keras_transfer._keras_private import GroupedUpdates, walk_layers
+
 __all__ = [
     "GradualUnfreezing",
     "add_lora",
@@ -58,24 +60,13 @@ def weighted_layers(model) -> list:
     >>> [layer.name for layer in weighted_layers(m)]
     ['a', 'b']
     """
-    out, seen = [], set()
-
-    def visit(layer):
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        if _is_container(layer):
-            for sub in layer.layers:
-                visit(sub)
-        elif layer.weights:
-            out.append(layer)
-
-    if _is_container(model):
-        for layer in model.layers:
-            visit(layer)
-    elif model.weights:
-        out.append(model)
-    return out
+    if not _is_container(model):
+        return [model] if model.weights else []
+    return [
+        layer
+        for layer in walk_layers(model, descend=_is_container)
+        if not _is_container(layer) and layer.weights
+    ]
 
 
 def select_layers(model, policy) -> list:
@@ -141,8 +132,9 @@ def _set_trainable(layer, value: bool) -> None:
 
 
 def _flatten(layer) -> Iterable:
-    """``layer`` and every layer inside it (public ``_flatten_layers``)."""
-    return layer._flatten_layers(include_self=True, recursive=True)
+    """``layer`` and every layer inside it."""
+    yield layer
+    yield from walk_layers(layer)
 
 
 def _is_lora_weight(variable) -> bool:
@@ -262,7 +254,7 @@ def freeze(model, policy="all", *, freeze_batchnorm: bool = True) -> list:
 # ---- per-group learning rates -------------------------------------------------
 
 
-class _LRMultiplierMixin:
+class _LRMultiplierMixin(GroupedUpdates):
     """Splits each update step by variable group and scales the learning rate.
 
     The multipliers are optimizer variables, so they are part of the train
@@ -294,34 +286,10 @@ class _LRMultiplierMixin:
                 for k, m in enumerate(self._group_init)
             ]
 
-    def _groups(self, grads, variables):
-        buckets: dict[int, tuple[list, list]] = {}
-        for g, v in zip(grads, variables):
-            k = self._group_of.get(id(v), -1)
-            buckets.setdefault(k, ([], []))
-            buckets[k][0].append(g)
-            buckets[k][1].append(v)
-        return buckets
-
-    def _scaled(self, learning_rate, k):
+    def _group_rate(self, learning_rate, k):
         if k < 0:
             return learning_rate
         return ops.multiply(ops.cast(learning_rate, "float32"), self.lr_multipliers[k])
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        for k, (gs, vs) in sorted(self._groups(grads, trainable_variables).items()):
-            super()._backend_update_step(gs, vs, self._scaled(learning_rate, k))
-
-    def _apply_weight_decay(self, variables):
-        if self.weight_decay is None:
-            return
-        for v in variables:
-            if not self._use_weight_decay(v):
-                continue
-            k = self._group_of.get(id(v), -1)
-            lr = ops.cast(self._scaled(self.learning_rate, k), v.dtype)
-            wd = ops.cast(self.weight_decay, v.dtype)
-            v.assign(v - v * wd * lr)
 
 
 _CLASSES: dict[type, type] = {}
@@ -330,7 +298,7 @@ _CLASSES: dict[type, type] = {}
 def _multiplier_class(cls: type) -> type:
     if cls not in _CLASSES:
         _CLASSES[cls] = type(
-            f"LRMultiplier{cls.__name__}", (_LRMultiplierMixin, cls), {}
+            f"LRMultiplier{cls.__name__}", (_LRMultiplierMixin, cls), {"base_": cls}
         )
     return _CLASSES[cls]
 
@@ -384,7 +352,7 @@ def with_lr_multipliers(
         )
     base = type(optimizer)
     if isinstance(optimizer, _LRMultiplierMixin):
-        base = base.__mro__[2]
+        base = base.base_  # the optimizer class it was made from
     new = _multiplier_class(base).from_config(optimizer.get_config())
     spec = []
     for items, multiplier in groups:
