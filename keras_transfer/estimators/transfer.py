@@ -32,7 +32,11 @@ from keras_transfer.freezing import (
     with_lr_multipliers,
 )
 from keras_transfer.models import AdaptationModel
-from keras_transfer.strategies import get_strategy, strategy_class
+from keras_transfer.strategies import (
+    available_strategies,
+    get_strategy,
+    strategy_class,
+)
 
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_LEARNING_RATE = 1e-3
@@ -60,6 +64,26 @@ METHODS = {
     "lora": Method("lora", freeze="all", locked=True),
     "fusion": Method("fusion", freeze="all"),
 }
+
+
+def method_of(name) -> Method:
+    """The method a ``strategy=`` name stands for: a name of :data:`METHODS`,
+    or any registered strategy that takes a source model's parts (its own
+    default policy: nothing frozen).
+
+    Example:
+    >>> from keras_transfer.estimators.transfer import method_of
+    >>> method_of("adapter").strategy, method_of("partial").freeze
+    ('residual_adapter', 'half')
+    """
+    if isinstance(name, str) and name in METHODS:
+        return METHODS[name]
+    if isinstance(name, str) and name in available_strategies(transfer=True):
+        return Method(name)
+    raise ValueError(
+        f"Unknown strategy {name!r}; use one of {list(METHODS)} (or a registered "
+        f"transfer strategy: {available_strategies(transfer=True)})."
+    )
 
 
 def keeps_source() -> list[str]:
@@ -298,10 +322,7 @@ class TransferClassifier(BaseTransferEstimator):
     # ---- parameters ------------------------------------------------------------
 
     def _check_params(self) -> Method:
-        if not isinstance(self.strategy, str) or self.strategy not in METHODS:
-            raise ValueError(
-                f"Unknown strategy {self.strategy!r}; use one of {list(METHODS)}."
-            )
+        method = method_of(self.strategy)
         check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.pretrain_epochs, "pretrain_epochs", minimum=0)
@@ -316,7 +337,6 @@ class TransferClassifier(BaseTransferEstimator):
         check_non_negative(self.source_holdout, "source_holdout")
         if self.source_holdout >= 1:
             raise ValueError("source_holdout must be a fraction in [0, 1).")
-        method = METHODS[self.strategy]
         if not isinstance(self.strategy_params, (dict, type(None))):
             raise TypeError(
                 "strategy_params must be a dict of the strategy's keyword "
@@ -596,7 +616,7 @@ class TransferClassifier(BaseTransferEstimator):
         """(optimizer, callbacks): learning-rate groups of the transferred layers."""
         multiplier = float(self.backbone_lr_multiplier)
         warmup = int(model.strategy.warmup_epochs)
-        if METHODS[self.strategy].gradual and tuned:
+        if method_of(self.strategy).gradual and tuned:
             # ULMFiT: the new head alone first, then one more layer each epoch.
             gradual = GradualUnfreezing(multiplier=multiplier)
             groups = [([layer], 0.0) for layer in tuned]
