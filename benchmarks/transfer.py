@@ -48,8 +48,8 @@ from keras_transfer.datasets import (  # noqa: E402
     load_usps,
     resize_images,
 )
-from keras_transfer.models.transfer_model import (  # noqa: E402
-    STRATEGIES as TRANSFER_STRATEGIES,
+from keras_transfer.estimators.transfer import (  # noqa: E402
+    METHODS as TRANSFER_STRATEGIES,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

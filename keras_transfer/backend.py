@@ -55,18 +55,10 @@ def set_random_seed(seed: int) -> None:
     if name() == "tensorflow" or "tensorflow" in sys.modules:
         keras.utils.set_random_seed(seed)
         return
-    try:  # Keras asks a lazy module whether TensorFlow is importable
-        from keras.src.utils import rng_utils
+    from keras_transfer._keras_private import seed_without_tensorflow
 
-        lazy_tf, saved = rng_utils.tf, rng_utils.tf._available
-    except (ImportError, AttributeError):  # another Keras: its own behaviour
+    if not seed_without_tensorflow(seed):  # another Keras: its own behaviour
         keras.utils.set_random_seed(seed)
-        return
-    lazy_tf._available = False
-    try:
-        keras.utils.set_random_seed(seed)
-    finally:
-        lazy_tf._available = saved
 
 
 def limit_threads(n: int = 1) -> None:

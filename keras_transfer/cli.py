@@ -361,10 +361,10 @@ def _key_values(items, what):
 def _check_strategy(name: str) -> None:
     from keras_transfer.strategies import available_strategies
 
-    if name.lower() not in available_strategies():
+    if name.lower() not in available_strategies(transfer=False):
         raise CLIError(
             f"unknown strategy {name!r}; available: "
-            + ", ".join(available_strategies())
+            + ", ".join(available_strategies(transfer=False))
         )
 
 
@@ -605,7 +605,7 @@ def cmd_strategies(args) -> int:
     """List the strategy names accepted by --strategy."""
     from keras_transfer.strategies import available_strategies
 
-    for name in available_strategies():
+    for name in available_strategies(transfer=False):
         print(name)
     return 0
 

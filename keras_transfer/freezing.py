@@ -26,10 +26,11 @@ from collections.abc import Iterable, Sequence
 import keras
 from keras import ops
 
-from keras_transfer.layers.lora import LoRA
+from keras_transfer._keras_private import GroupedUpdates, walk_layers
 
 __all__ = [
     "GradualUnfreezing",
+    "add_lora",
     "freeze",
     "select_layers",
     "set_lr_multiplier",
@@ -47,8 +48,8 @@ def weighted_layers(model) -> list:
     """The layers of ``model`` that own weights, bottom to top.
 
     Nested functional and Sequential models are opened; any other layer
-    (a :class:`~keras_transfer.layers.LoRA` wrapper, a custom block) counts
-    as one layer.
+    (a custom block) counts as one layer. This is the package's one layer
+    walker.
 
     Example:
     >>> import keras
@@ -59,24 +60,13 @@ def weighted_layers(model) -> list:
     >>> [layer.name for layer in weighted_layers(m)]
     ['a', 'b']
     """
-    out, seen = [], set()
-
-    def visit(layer):
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        if _is_container(layer):
-            for sub in layer.layers:
-                visit(sub)
-        elif layer.weights:
-            out.append(layer)
-
-    if _is_container(model):
-        for layer in model.layers:
-            visit(layer)
-    elif model.weights:
-        out.append(model)
-    return out
+    if not _is_container(model):
+        return [model] if model.weights else []
+    return [
+        layer
+        for layer in walk_layers(model, descend=_is_container)
+        if not _is_container(layer) and layer.weights
+    ]
 
 
 def select_layers(model, policy) -> list:
@@ -135,16 +125,89 @@ def select_layers(model, policy) -> list:
 
 def _set_trainable(layer, value: bool) -> None:
     layer.trainable = value
-    # A LoRA wrapper's base kernel stays frozen whatever its wrapper does.
+    # The base weights of a LoRA-enabled layer stay frozen whatever its flag.
     for sub in _flatten(layer):
-        if isinstance(sub, LoRA):
-            sub.layer.trainable = False
+        if getattr(sub, "lora_enabled", False):
+            _freeze_lora_base(sub)
 
 
 def _flatten(layer) -> Iterable:
+    """``layer`` and every layer inside it."""
     yield layer
-    for sub in getattr(layer, "_layers", []) or []:
-        yield from _flatten(sub)
+    yield from walk_layers(layer)
+
+
+def _is_lora_weight(variable) -> bool:
+    return variable.path.rsplit("/", 1)[-1].startswith("lora_kernel_")
+
+
+def _freeze_lora_base(layer) -> None:
+    for variable in layer.weights:
+        if not _is_lora_weight(variable):
+            variable.trainable = False
+
+
+LORA_LAYERS = (
+    keras.layers.Dense,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+)
+
+
+def add_lora(
+    model,
+    rank: int = 4,
+    alpha: float | None = None,
+    layer_names: Sequence[str] | None = None,
+    *,
+    copy: bool = True,
+):
+    """Keras's own LoRA (``layer.enable_lora``) on every Dense / Conv kernel of a model.
+
+    Every ``Dense`` and ``Conv1D/2D/3D`` layer (or only those named in
+    ``layer_names``), in nested models too, gets ``W + (α/r)·A·B`` with
+    ``B = 0`` at start (so the model computes exactly what it did); only the
+    ``A``/``B`` factors of those layers train, their kernels and biases are
+    frozen. With ``copy=True`` (default) a copy of ``model`` is changed and
+    returned, sharing no weights with it; else ``model`` itself.
+
+    Example:
+    >>> import numpy as np, keras
+    >>> from keras_transfer.freezing import add_lora
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8),
+    ...                       keras.layers.Dense(2)])
+    >>> lm = add_lora(m, rank=2)
+    >>> x = np.ones((1, 4), "float32")
+    >>> bool(np.array_equal(lm.predict(x, verbose=0), m.predict(x, verbose=0)))
+    True
+    >>> sorted({w.name for w in lm.trainable_weights})
+    ['lora_kernel_a', 'lora_kernel_b']
+    """
+    if isinstance(rank, bool) or int(rank) != rank or rank < 1:
+        raise ValueError(f"rank must be an integer >= 1, got {rank!r}.")
+    if copy:
+        from keras_transfer.backbones import copy_model
+
+        model = copy_model(model)
+    names = None if layer_names is None else set(layer_names)
+    picked = [
+        layer
+        for layer in weighted_layers(model)
+        if isinstance(layer, LORA_LAYERS) and (names is None or layer.name in names)
+    ]
+    if names is not None and len(picked) < len(names):
+        found = {layer.name for layer in picked}
+        raise ValueError(
+            f"No Dense or Conv layer named {sorted(names - found)}; LoRA applies "
+            "to keras.layers.Dense and Conv1D/2D/3D layers."
+        )
+    for layer in picked:
+        if not layer.lora_enabled:
+            layer.enable_lora(int(rank), lora_alpha=alpha)
+        layer.trainable = True
+        _freeze_lora_base(layer)
+    return model
 
 
 def is_batchnorm(layer) -> bool:
@@ -191,7 +254,7 @@ def freeze(model, policy="all", *, freeze_batchnorm: bool = True) -> list:
 # ---- per-group learning rates -------------------------------------------------
 
 
-class _LRMultiplierMixin:
+class _LRMultiplierMixin(GroupedUpdates):
     """Splits each update step by variable group and scales the learning rate.
 
     The multipliers are optimizer variables, so they are part of the train
@@ -223,34 +286,10 @@ class _LRMultiplierMixin:
                 for k, m in enumerate(self._group_init)
             ]
 
-    def _groups(self, grads, variables):
-        buckets: dict[int, tuple[list, list]] = {}
-        for g, v in zip(grads, variables):
-            k = self._group_of.get(id(v), -1)
-            buckets.setdefault(k, ([], []))
-            buckets[k][0].append(g)
-            buckets[k][1].append(v)
-        return buckets
-
-    def _scaled(self, learning_rate, k):
+    def _group_rate(self, learning_rate, k):
         if k < 0:
             return learning_rate
         return ops.multiply(ops.cast(learning_rate, "float32"), self.lr_multipliers[k])
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        for k, (gs, vs) in sorted(self._groups(grads, trainable_variables).items()):
-            super()._backend_update_step(gs, vs, self._scaled(learning_rate, k))
-
-    def _apply_weight_decay(self, variables):
-        if self.weight_decay is None:
-            return
-        for v in variables:
-            if not self._use_weight_decay(v):
-                continue
-            k = self._group_of.get(id(v), -1)
-            lr = ops.cast(self._scaled(self.learning_rate, k), v.dtype)
-            wd = ops.cast(self.weight_decay, v.dtype)
-            v.assign(v - v * wd * lr)
 
 
 _CLASSES: dict[type, type] = {}
@@ -259,7 +298,7 @@ _CLASSES: dict[type, type] = {}
 def _multiplier_class(cls: type) -> type:
     if cls not in _CLASSES:
         _CLASSES[cls] = type(
-            f"LRMultiplier{cls.__name__}", (_LRMultiplierMixin, cls), {}
+            f"LRMultiplier{cls.__name__}", (_LRMultiplierMixin, cls), {"base_": cls}
         )
     return _CLASSES[cls]
 
@@ -313,7 +352,7 @@ def with_lr_multipliers(
         )
     base = type(optimizer)
     if isinstance(optimizer, _LRMultiplierMixin):
-        base = base.__mro__[2]
+        base = base.base_  # the optimizer class it was made from
     new = _multiplier_class(base).from_config(optimizer.get_config())
     spec = []
     for items, multiplier in groups:

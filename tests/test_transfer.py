@@ -14,7 +14,11 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
 from keras_transfer import TransferClassifier
-from keras_transfer.models.transfer_model import KEEPS_SOURCE, STRATEGIES
+from keras_transfer.estimators.transfer import METHODS, keeps_source
+from keras_transfer.models import AdaptationModel
+
+STRATEGIES = list(METHODS)
+KEEPS_SOURCE = keeps_source()
 
 BACKBONE = ("conv_a", "conv_b", "features")
 
@@ -65,12 +69,23 @@ def small(**kwargs):
     return TransferClassifier(**params)
 
 
-def weights_of(network, name):
-    try:
-        layer = network.get_layer(name)
-    except ValueError:
-        layer = network.get_layer(f"lora_{name}").layer
-    return [np.array(w) for w in layer.get_weights()]
+def weights_of(model, name):
+    """Weights of a layer of the source model, or of a fitted model (its
+    transferred backbone, or the source head that its strategy keeps)."""
+    if isinstance(model, AdaptationModel):
+        parts = [model.feature_extractor, getattr(model.strategy, "source_head", None)]
+    else:
+        parts = [model]
+    for part in parts:
+        if part is None:
+            continue
+        try:
+            layer = part.get_layer(name)
+        except ValueError:
+            continue
+        # A LoRA-enabled layer (Keras's own) also holds its A and B factors.
+        return [np.array(w) for w in layer.weights if "lora_kernel" not in w.path]
+    raise ValueError(f"no layer {name!r}")
 
 
 class StartProbe(keras.callbacks.Callback):
@@ -116,7 +131,7 @@ def test_what_trains_under_each_strategy(strategy, digits, source):
     # source rows: trained on by joint, scored before/after where the task is kept
     keeps = strategy in KEEPS_SOURCE
     clf.fit(digits["Xt"], digits["yt"], source_data=(Xs, ys) if keeps else None)
-    net = clf.model_.network
+    net = clf.model_
     names = [*BACKBONE, "bn"] + (["head"] if strategy in ("joint", "lwf") else [])
     for name in names:
         before, after = weights_of(source, name), weights_of(net, name)
@@ -138,14 +153,14 @@ def test_what_trains_under_each_strategy(strategy, digits, source):
         source_out = keras.ops.convert_to_numpy(source(probe, training=False))
         assert np.array_equal(start.outputs["source_logits"], source_out)
     if strategy == "adapter":
-        up = clf.model_.adapter.up_kernel
+        up = clf.model_.strategy.adapter.up_kernel
         assert np.any(keras.ops.convert_to_numpy(up) != 0)  # the adapter trained
     if strategy == "lora":
-        b = [w for w in clf.model_.network.trainable_weights if "lora_b" in w.path]
+        net_weights = clf.model_.feature_extractor.trainable_weights
+        b = [w for w in net_weights if "lora_kernel_b" in w.path]
         assert b and all(np.any(keras.ops.convert_to_numpy(w) != 0) for w in b)
         assert all(
-            "lora_a" in w.path or "lora_b" in w.path
-            for w in clf.model_.network.trainable_weights
+            "lora_kernel_a" in w.path or "lora_kernel_b" in w.path for w in net_weights
         )
 
     if strategy in ("fine_tune", "lwf", "adapter", "lora", "fusion"):
@@ -191,7 +206,9 @@ def test_joint_pretrains_on_source_data_and_reports_source_accuracy(digits, tmp_
     )
     fe.fit(source=str(path), target=(digits["Xt"], digits["yt"]))
     saved = [w for layer in clf.source_model_.layers[:-1] for w in layer.get_weights()]
-    loaded = [w for layer in fe.model_.network.layers for w in layer.get_weights()]
+    loaded = [
+        w for layer in fe.model_.feature_extractor.layers for w in layer.get_weights()
+    ]
     assert len(saved) == len(loaded) > 0
     assert all(np.array_equal(a, b) for a, b in zip(saved, loaded))
 
@@ -216,12 +233,12 @@ def test_pretrained_files_load_and_fine_tune(digits, source, tmp_path):
         source=str(tmp_path / "source.keras"), target=(digits["Xt"], digits["yt"])
     )
     for name in BACKBONE:
-        loaded = weights_of(frozen.model_.network, name)
+        loaded = weights_of(frozen.model_, name)
         assert all(
             np.array_equal(a, b) for a, b in zip(weights_of(source, name), loaded)
         )
         assert not np.array_equal(
-            weights_of(source, name)[0], weights_of(tuned.model_.network, name)[0]
+            weights_of(source, name)[0], weights_of(tuned.model_, name)[0]
         )
     # Hyper-parameter transfer: the saved SGD optimizer and its rate are reused.
     for clf in (frozen, tuned):
@@ -236,7 +253,7 @@ def test_gradual_unfreezing_moves_one_more_layer_each_epoch(digits, source):
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            net = self.model.network
+            net = self.model
             snapshots.append({n: weights_of(net, n)[0].copy() for n in BACKBONE})
 
     clf = small(strategy="gradual", source_model=source, epochs=4, steps_per_epoch=2)
@@ -291,17 +308,17 @@ def test_lwf_distils_on_source_inputs_without_their_labels(
     """With source rows at hand, lwf's batches carry as many source inputs as
     target rows (label -1 on both heads: distillation only); without, or with
     ``source_inputs=False``, target rows alone (the paper's LwF)."""
-    from keras_transfer.estimators import transfer
+    from keras_transfer.data import DomainBatches
 
     seen = []
-    getitem = transfer._TaskBatches.__getitem__
+    getitem = DomainBatches.__getitem__
 
     def recording(self, index):
         batch = getitem(self, index)
         seen.append(batch[1])
         return batch
 
-    monkeypatch.setattr(transfer._TaskBatches, "__getitem__", recording)
+    monkeypatch.setattr(DomainBatches, "__getitem__", recording)
     clf = small(strategy="lwf", strategy_params={"source_inputs": source_inputs})
     clf.fit(
         source,
@@ -315,5 +332,5 @@ def test_lwf_distils_on_source_inputs_without_their_labels(
             assert target_rows.sum() == (~target_rows).sum() > 0
         else:
             assert target_rows.all()
-        assert (y["source_label"] == -1).all()  # source labels never used
+        assert (y["label"][y["is_source"] == 1] == -1).all()  # source labels unused
     assert clf.source_score_after_ is not None

@@ -47,13 +47,18 @@ class DomainBatches(keras.utils.PyDataset):
     multiple of ``shards``.
 
     Args:
-        Xs, ys: source rows and their integer labels (``-1`` = unlabelled).
+        Xs, ys: source rows and their integer labels (``-1`` = unlabelled),
+            or ``None`` for batches of target rows only (task transfer).
         Xt, yt: target rows (or ``None``) and optional labels (``-1`` where
             unlabelled; default all unlabelled).
         batch_size: rows per domain in each batch.
         seed: seed of the shuffling.
         shards: devices that split each batch; default: those of the active
             ``keras.distribution`` / ``tf.distribute`` scope (1 outside one).
+        steps: batches per epoch (default: one pass over the larger domain);
+            a small set is cycled to fill them.
+        labels_only: yield ``(x, label)`` instead of the dict (a plain Keras
+            model with a compiled loss, e.g. a source pretraining).
 
     Example:
     >>> import numpy as np
@@ -74,11 +79,17 @@ class DomainBatches(keras.utils.PyDataset):
         batch_size: int = 64,
         seed=None,
         shards: int | None = None,
+        steps: int | None = None,
+        labels_only: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.Xs, self.ys = Xs, np.asarray(ys, dtype="int32")
+        if Xs is None and Xt is None:
+            raise ValueError("DomainBatches needs source rows, target rows or both.")
+        self.Xs = Xs
+        self.ys = None if Xs is None else np.asarray(ys, dtype="int32")
         self.Xt = Xt
+        self.labels_only = bool(labels_only)
         n_t = 0 if Xt is None else Xt.shape[0]
         self.yt = (
             np.full(n_t, -1, dtype="int32") if yt is None else np.asarray(yt, "int32")
@@ -89,12 +100,12 @@ class DomainBatches(keras.utils.PyDataset):
         self.seed = (
             int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
         )
-        n_s = Xs.shape[0]
+        n_s = 0 if Xs is None else Xs.shape[0]
         longest = max(n_s, n_t)
         self.shards = backend.num_replicas() if shards is None else int(shards)
         self.half = min(self.batch_size, longest)
         self.half = max(self.shards, self.half - self.half % self.shards)
-        self.n_batches = max(1, math.ceil(longest / self.half))
+        self.n_batches = int(steps) if steps else max(1, math.ceil(longest / self.half))
         self.set_epoch(0)
 
     def _order(self, rng, n):
@@ -105,7 +116,9 @@ class DomainBatches(keras.utils.PyDataset):
         """Shuffle for epoch ``epoch`` (a pure function of the seed and epoch)."""
         self.epoch = int(epoch)
         rng = np.random.default_rng([self.seed, self.epoch])
-        self.source_order = self._order(rng, self.Xs.shape[0])
+        self.source_order = (
+            None if self.Xs is None else self._order(rng, self.Xs.shape[0])
+        )
         self.target_order = (
             None if self.Xt is None else self._order(rng, self.Xt.shape[0])
         )
@@ -120,13 +133,22 @@ class DomainBatches(keras.utils.PyDataset):
         return self.n_batches
 
     def __getitem__(self, index):
+        x, y = self._batch(index)
+        return (x, y["label"]) if self.labels_only else (x, y)
+
+    def _batch(self, index):
         lo, hi = index * self.half, (index + 1) * self.half
+        for X, labels, order, domain in (
+            (self.Xs, self.ys, self.source_order, 1.0),
+            (self.Xt, self.yt, self.target_order, 0.0),
+        ):
+            if X is not None and (self.Xs is None or self.Xt is None):
+                idx = np.sort(order[lo:hi])  # one domain only
+                return take_rows(X, idx), {
+                    "label": labels[idx],
+                    "is_source": np.full(len(idx), domain, "float32"),
+                }
         s_idx = np.sort(self.source_order[lo:hi])
-        if self.Xt is None:
-            return take_rows(self.Xs, s_idx), {
-                "label": self.ys[s_idx],
-                "is_source": np.ones(len(s_idx), "float32"),
-            }
         t_idx = np.sort(self.target_order[lo:hi])
         sides = ((self.Xs, self.ys, 1.0), (self.Xt, self.yt, 0.0))
         parts = []  # (rows, labels, index, is_source) in batch order

@@ -28,10 +28,11 @@ from keras_transfer.estimators._validation import (
 from keras_transfer.estimators.base import BaseTransferEstimator, distributed
 from keras_transfer.models import AdaptationModel
 from keras_transfer.strategies import (
-    Strategy,
     data_kind,
     get_strategy,
     recipe_settings,
+    strategy_class,
+    transfers_source,
 )
 
 
@@ -58,7 +59,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
 
     Args:
         strategy: ``"dann"``, ``"source_only"``, any name in
-            ``keras_transfer.strategies.available_strategies()``, a
+            ``keras_transfer.strategies.available_strategies(transfer=False)``, a
             :class:`~keras_transfer.strategies.Strategy`, or ``"auto"``: the
             strategy (and with ``adaptation_weight="auto"`` also λ) is chosen
             without target labels among source-only and a few robust
@@ -216,6 +217,13 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         self._check_common_params()
         if self.adaptation_weight is not None:
             check_non_negative(self.adaptation_weight, "adaptation_weight")
+        if isinstance(self.strategy, str) and transfers_source(
+            strategy_class(self.strategy)
+        ):
+            raise ValueError(
+                f"strategy {self.strategy!r} transfers a source model's task (its "
+                "own labels) to a new one: use keras_transfer.TransferClassifier."
+            )
         strategy = get_strategy(self.strategy, **(self.strategy_params or {}))
         if self.schedule is not None:
             schedules.get(self.schedule)  # fails early on an unknown name
@@ -418,7 +426,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 classes = check_classes(ys[~is_masked(ys)])
             source = (as_image_batch(Xs), encode(ys, classes, is_masked(ys), given))
         target_X = None
-        if is_stream(target) and type(strategy).after_fit is not Strategy.after_fit:
+        if is_stream(target) and strategy.needs_all_target_rows:
             raise ValueError(
                 f"strategy {strategy.name_!r} reads every target row again after "
                 "training, which a stream cannot give: pass the target as an array "

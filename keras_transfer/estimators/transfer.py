@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
 import h5py
 import keras
@@ -12,13 +13,14 @@ import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
 from keras_transfer.backbones import build_backbone, copy_model
-from keras_transfer.data.batches import take_rows
+from keras_transfer.data import DomainBatches, EpochSync
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
     check_non_negative,
     check_positive_int,
     check_X,
+    encode,
     encode_labels,
 )
 from keras_transfer.estimators.base import BaseTransferEstimator
@@ -29,9 +31,12 @@ from keras_transfer.freezing import (
     weighted_layers,
     with_lr_multipliers,
 )
-from keras_transfer.layers.lora import LoRA, add_lora
-from keras_transfer.layers.residual_adapter import ResidualAdapter
-from keras_transfer.models.transfer_model import KEEPS_SOURCE, STRATEGIES, TransferModel
+from keras_transfer.models import AdaptationModel
+from keras_transfer.strategies import (
+    available_strategies,
+    get_strategy,
+    strategy_class,
+)
 
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_LEARNING_RATE = 1e-3
@@ -46,96 +51,76 @@ DEFAULT_EPOCHS = 10
 DEFAULT_PRETRAIN_EPOCHS = 5
 
 
-def _length(epochs, default: int, min_steps: int) -> tuple[int, int]:
-    """(epochs, least steps per epoch): ``None`` is the default length, with
-    at least ``min_steps`` optimizer steps in all; a given number is exact."""
-    if epochs is None:
-        return default, math.ceil(min_steps / default)
-    return int(epochs), 1
-#: strategy -> freeze policy used when ``freeze=None``
-DEFAULT_FREEZE = {
-    "feature_extraction": "all",
-    "fine_tune": "none",
-    "partial": "half",
-    "gradual": "none",
-    "joint": "none",
-    "lwf": "none",
-    "adapter": "all",
-    "lora": "all",
-    "fusion": "all",
+def _batches(*rows, epochs, default: int, min_steps: int, steps=None, **kwargs):
+    """(DomainBatches, epochs): ``epochs=None`` is the default length, a small
+    set cycled to at least ``min_steps`` optimizer steps in all; a number
+    given is that many passes (or ``steps`` a pass)."""
+    batches = DomainBatches(*rows, steps=steps, **kwargs)
+    if epochs is not None:
+        return batches, int(epochs)
+    least = math.ceil(min_steps / default)
+    if steps is None and len(batches) < least:
+        batches = DomainBatches(*rows, steps=least, **kwargs)
+    return batches, default
+
+
+class Method(NamedTuple):
+    """A transfer method: a registered strategy (the loss and its parts) and
+    a freezing / optimizer policy of the transferred network."""
+
+    strategy: str = "source_only"
+    freeze: object = "none"  # default policy; "half": the lower half
+    locked: bool = False  # the policy is the method (freeze= cannot change it)
+    gradual: bool = False  # gradual unfreezing from the top, one layer an epoch
+
+
+#: ``TransferClassifier(strategy=...)`` names -> method.
+METHODS = {
+    "feature_extraction": Method(freeze="all", locked=True),
+    "fine_tune": Method(),
+    "partial": Method(freeze="half"),
+    "gradual": Method(gradual=True),
+    "joint": Method("joint"),
+    "lwf": Method("lwf"),
+    "adapter": Method("residual_adapter", freeze="all", locked=True),
+    "lora": Method("lora", freeze="all", locked=True),
+    "fusion": Method("fusion", freeze="all"),
 }
-STRATEGY_PARAMS = {
-    "lwf": {"temperature": 2.0, "warmup_epochs": 1, "source_inputs": True},
-    "adapter": {"units": 32, "activation": "relu"},
-    "lora": {"rank": 4, "alpha": None},
-}
 
 
-class _TaskBatches(keras.utils.PyDataset):
-    """Target rows (and, for ``joint`` and ``lwf``, as many source rows) per batch.
+def method_of(name) -> Method:
+    """The method a ``strategy=`` name stands for: a name of :data:`METHODS`,
+    or any registered strategy that takes a source model's parts (its own
+    default policy: nothing frozen).
 
-    ``y`` is ``{"label": target class or -1, "source_label": source class
-    or -1}``; with ``plain=True`` (pretraining) it is the label array.
-    Rows are reshuffled every epoch; a small set is cycled so that an epoch
-    has ``steps`` batches when ``steps`` is given, and at least
-    ``min_steps`` batches otherwise.
+    Example:
+    >>> from keras_transfer.estimators.transfer import method_of
+    >>> method_of("adapter").strategy, method_of("partial").freeze
+    ('residual_adapter', 'half')
     """
+    if isinstance(name, str) and name in METHODS:
+        return METHODS[name]
+    if isinstance(name, str) and name in available_strategies(transfer=True):
+        return Method(name)
+    raise ValueError(
+        f"Unknown strategy {name!r}; use one of {list(METHODS)} (or a registered "
+        f"transfer strategy: {available_strategies(transfer=True)})."
+    )
 
-    def __init__(
-        self,
-        X,
-        y,
-        Xs=None,
-        ys=None,
-        batch_size=64,
-        steps=None,
-        seed=None,
-        shuffle=True,
-        plain=False,
-        min_steps=1,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.X, self.y = X, np.asarray(y, "int32")
-        self.Xs = Xs
-        self.ys = None if ys is None else np.asarray(ys, "int32")
-        self.plain, self.shuffle = plain, shuffle
-        n = X.shape[0]
-        n_s = 0 if Xs is None else Xs.shape[0]
-        self.half = min(int(batch_size), max(n, n_s))
-        longest = max(n, n_s)
-        one_pass = max(1, math.ceil(longest / self.half))
-        self.n_batches = int(steps) if steps else max(one_pass, int(min_steps))
-        self.rng = np.random.default_rng(seed)
-        self.on_epoch_end()
 
-    def _order(self, n):
-        if not self.shuffle:
-            return np.arange(n)
-        reps = math.ceil(self.n_batches * self.half / n)
-        return np.concatenate([self.rng.permutation(n) for _ in range(reps)])
+def keeps_source() -> list[str]:
+    """The methods whose fitted model still predicts the source task.
 
-    def on_epoch_end(self):
-        self.order = self._order(self.X.shape[0])
-        self.source_order = None if self.Xs is None else self._order(self.Xs.shape[0])
-
-    def __len__(self):
-        return self.n_batches
-
-    def __getitem__(self, index):
-        lo, hi = index * self.half, (index + 1) * self.half
-        idx = np.sort(self.order[lo:hi])
-        x, labels = take_rows(self.X, idx), self.y[idx]
-        if self.plain:
-            return x, labels
-        if self.Xs is None:
-            return x, {"label": labels, "source_label": np.full_like(labels, -1)}
-        s_idx = np.sort(self.source_order[lo:hi])
-        s_labels = self.ys[s_idx]
-        return np.concatenate([x, take_rows(self.Xs, s_idx)]), {
-            "label": np.concatenate([labels, np.full_like(s_labels, -1)]),
-            "source_label": np.concatenate([np.full_like(labels, -1), s_labels]),
-        }
+    Example:
+    >>> from keras_transfer.estimators.transfer import keeps_source
+    >>> keeps_source()
+    ['joint', 'lwf', 'adapter', 'lora']
+    """
+    return [
+        name
+        for name, method in METHODS.items()
+        if strategy_class(method.strategy).predicts_source
+    ]
 
 
 def _is_path(obj) -> bool:
@@ -295,7 +280,7 @@ class TransferClassifier(BaseTransferEstimator):
         callbacks: Keras callbacks of the target training.
 
     Fitted attributes: ``classes_``, ``model_`` (a
-    :class:`~keras_transfer.models.TransferModel`), ``history_``,
+    :class:`~keras_transfer.models.AdaptationModel`), ``history_``,
     ``source_classes_``, ``source_model_`` (when pretrained here),
     ``source_history_``, ``source_score_before_`` / ``source_score_after_``
     (source accuracy of the source model and, for joint/lwf/adapter/lora,
@@ -363,11 +348,8 @@ class TransferClassifier(BaseTransferEstimator):
 
     # ---- parameters ------------------------------------------------------------
 
-    def _check_params(self) -> dict:
-        if not isinstance(self.strategy, str) or self.strategy not in STRATEGIES:
-            raise ValueError(
-                f"Unknown strategy {self.strategy!r}; use one of {list(STRATEGIES)}."
-            )
+    def _check_params(self) -> Method:
+        method = method_of(self.strategy)
         if self.epochs is not None:
             check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
@@ -384,16 +366,13 @@ class TransferClassifier(BaseTransferEstimator):
         check_non_negative(self.source_holdout, "source_holdout")
         if self.source_holdout >= 1:
             raise ValueError("source_holdout must be a fraction in [0, 1).")
-        params = dict(STRATEGY_PARAMS.get(self.strategy, {}))
-        extra = dict(self.strategy_params or {})
-        unknown = sorted(set(extra) - set(params))
-        if unknown:
-            raise ValueError(
-                f"Unknown strategy_params {unknown} for strategy {self.strategy!r}; "
-                f"it accepts {sorted(params) or 'none'}."
+        if not isinstance(self.strategy_params, (dict, type(None))):
+            raise TypeError(
+                "strategy_params must be a dict of the strategy's keyword "
+                f"arguments, got {type(self.strategy_params).__name__}."
             )
-        params.update(extra)
-        return params
+        get_strategy(method.strategy, **(self.strategy_params or {}))  # checks them
+        return method
 
     def _make_optimizer(self, inherited=None, *, pretraining=False):
         """The optimizer, reusing the source run's settings where not overridden."""
@@ -558,20 +537,23 @@ class TransferClassifier(BaseTransferEstimator):
             metrics=["accuracy"],
         )
         history = {}
-        epochs, min_steps = _length(
-            self.pretrain_epochs, DEFAULT_PRETRAIN_EPOCHS, MIN_PRETRAIN_STEPS
-        )
-        if epochs:
-            batches = _TaskBatches(
+        if self.pretrain_epochs != 0:
+            batches, epochs = _batches(
                 Xs,
                 ys_enc,
+                epochs=self.pretrain_epochs,
+                default=DEFAULT_PRETRAIN_EPOCHS,
+                min_steps=MIN_PRETRAIN_STEPS,
                 batch_size=self.batch_size,
                 seed=seed,
-                plain=True,
-                min_steps=min_steps,
+                labels_only=True,
             )
             history = model.fit(
-                batches, epochs=epochs, verbose=self.verbose
+                batches,
+                epochs=epochs,
+                verbose=self.verbose,
+                callbacks=[EpochSync(batches)],
+                shuffle=False,  # DomainBatches shuffles, epoch by epoch
             ).history
         return model, _optimizer_settings(model), dict(history)
 
@@ -607,88 +589,86 @@ class TransferClassifier(BaseTransferEstimator):
                 )
         return inputs, features, output[0]
 
-    def _build_model(self, src, n_classes, params):
-        strategy = self.strategy
+    def _build_model(self, src, n_classes, method):
+        """The AdaptationModel of ``method`` on the source model ``src`` (a copy).
+
+        Returns ``(model, tuned, frozen)``: the transferred layers that train
+        and the names of the frozen ones.
+        """
         inputs, features, source_out = self._split_points(src)
+        inputs = inputs[0] if len(inputs) == 1 else inputs
         backbone = keras.Model(inputs, features, name="transferred")
-        backbone_ids = {id(layer) for layer in weighted_layers(backbone)}
-        keeps_head = strategy in ("joint", "lwf", "adapter")
-        network = (
-            keras.Model(inputs, [features, source_out], name="transferred")
-            if keeps_head
-            else backbone
-        )
-        reference = None
-        if strategy in ("lwf", "lora"):
-            reference = copy_model(src)
-            reference.trainable = False
-        if strategy == "lora":
-            names = [layer.name for layer in weighted_layers(backbone)]
-            network = add_lora(
-                backbone,
-                rank=int(params["rank"]),
-                alpha=params["alpha"],
-                layer_names=names,
+        cls = strategy_class(method.strategy)
+        parts = {}
+        if cls.needs_source_head:
+            parts["source_head"] = keras.Model(features, source_out, name="source_head")
+            parts["source_probabilities"] = _is_softmax(src.layers[-1])
+        if cls.needs_source_copy:
+            # A fresh functional model on the copy's layers: a loaded model
+            # comes compiled, and its compiled metrics must not join ours.
+            copy = copy_model(src)
+            copy_in = copy.inputs[0] if len(copy.inputs) == 1 else copy.inputs
+            parts["source_model"] = keras.Model(
+                copy_in, copy.outputs[0], name="source_copy"
             )
-        transferred = [
-            layer
-            for layer in weighted_layers(network)
-            if id(layer) in backbone_ids or strategy == "lora"
-        ]
-        # ---- freezing ----
-        policy = self.freeze if self.freeze is not None else DEFAULT_FREEZE[strategy]
-        if strategy in ("feature_extraction", "adapter"):
-            policy = "all"
-        if policy == "half":
-            policy = max(1, len(transferred) // 2)
-        if strategy == "lora":
-            # Only the low-rank factors train; every other weight is frozen.
-            for layer in weighted_layers(network):
-                layer.trainable = isinstance(layer, LoRA)
-                if isinstance(layer, LoRA):
-                    layer.layer.trainable = False
-        else:
-            part = backbone if keeps_head else network
-            freeze(part, policy, freeze_batchnorm=bool(self.freeze_batchnorm))
-            if keeps_head and strategy != "adapter":
-                for layer in weighted_layers(network):
-                    if id(layer) not in backbone_ids:
-                        layer.trainable = True  # the source head
-            if strategy == "adapter":
-                network.trainable = False
+            parts["source_probabilities"] = _is_softmax(src.layers[-1])
+        if cls.needs_backbone:
+            parts["backbone"] = backbone
+        strategy = get_strategy(
+            method.strategy, **(self.strategy_params or {}), **parts
+        )
+        # ---- freezing: the method's policy, or the user's where it may choose
+        policy = method.freeze
+        if self.freeze is not None and not method.locked:
+            policy = self.freeze
+        layers = weighted_layers(backbone)
+        if isinstance(policy, str) and policy == "half":
+            policy = max(1, len(layers) // 2)
+        freeze(backbone, policy, freeze_batchnorm=bool(self.freeze_batchnorm))
+        transferred = {id(v) for v in backbone.weights}
+        backbone = strategy.prepare_backbone(backbone)
         frozen = [
             layer.name
-            for layer in weighted_layers(network)
+            for layer in weighted_layers(backbone)
             if not layer.trainable_weights
         ]
-        adapter = scratch = None
-        if strategy == "adapter":
-            adapter = ResidualAdapter(
-                units=int(params["units"]),
-                activation=params["activation"],
-                name="adapter",
-            )
-        if strategy == "fusion":
-            scratch = keras.models.clone_model(backbone)  # same layers, fresh weights
-            freeze(scratch, "none", freeze_batchnorm=False)
-        model = TransferModel(
-            network,
+        tuned = [
+            layer
+            for layer in weighted_layers(backbone)
+            if any(id(v) in transferred for v in layer.trainable_weights)
+        ]
+        model = AdaptationModel(
+            backbone,
             num_classes=n_classes,
             strategy=strategy,
             adaptation_weight=float(self.adaptation_weight),
-            temperature=float(params.get("temperature", 2.0)),
-            adapter=adapter,
-            scratch=scratch,
-            reference=reference,
-            source_probabilities=_is_softmax(src.layers[-1]),
+            schedule="constant",
+            classifier=keras.layers.Dense(int(n_classes), name="target_head"),
         )
         model.build((None, *tuple(src.inputs[0].shape[1:])))
-        tuned = [
-            layer
-            for layer in weighted_layers(network)
-            if id(layer) in backbone_ids and layer.trainable_weights
-        ]
         return model, tuned, frozen
+
+    def _optimizer_groups(self, model, tuned, optimizer):
+        """(optimizer, callbacks): learning-rate groups of the transferred layers."""
+        multiplier = float(self.backbone_lr_multiplier)
+        warmup = int(model.strategy.warmup_epochs)
+        if method_of(self.strategy).gradual and tuned:
+            # ULMFiT: the new head alone first, then one more layer each epoch.
+            gradual = GradualUnfreezing(multiplier=multiplier)
+            groups = [([layer], 0.0) for layer in tuned]
+            return with_lr_multipliers(optimizer, groups), [gradual]
+        if warmup > 0:
+            # A warm-up of the new parts alone, then everything (Li & Hoiem).
+            inherited = model.strategy.transferred_layers()
+            groups = [(tuned, 0.0), (inherited, 0.0)]
+            callbacks = [
+                GradualUnfreezing(mult, epochs_per_stage=warmup, groups=[k])
+                for k, mult in enumerate((multiplier, 1.0))
+            ]
+            return with_lr_multipliers(optimizer, groups), callbacks
+        if tuned and multiplier != 1.0:
+            return with_lr_multipliers(optimizer, [(tuned, multiplier)]), []
+        return optimizer, []
 
     # ---- fit -----------------------------------------------------------------------
 
@@ -717,7 +697,7 @@ class TransferClassifier(BaseTransferEstimator):
         Returns:
             self
         """
-        params = self._check_params()
+        method = self._check_params()
         source, Xt, yt = self._split_inputs(X, y, source, target)
         Xt, holder = check_X(self, Xt, reset=True, what="target X")
         yt = check_labels(yt, Xt.shape[0], "target labels")
@@ -727,7 +707,7 @@ class TransferClassifier(BaseTransferEstimator):
                 f"Only one target class ({classes[0]!r}); a classifier needs at "
                 "least two."
             )
-        yt_enc = np.searchsorted(classes, yt).astype("int32")
+        yt_enc = encode(yt, classes, np.zeros(len(yt), bool))
         seed = self._seed()
 
         is_data = isinstance(source, (tuple, list))
@@ -745,7 +725,7 @@ class TransferClassifier(BaseTransferEstimator):
             source_classes = encode_labels(ys)
             if len(source_classes) < 2:
                 raise ValueError("The source task needs at least two classes.")
-            ys_enc = np.searchsorted(source_classes, ys).astype("int32")
+            ys_enc = encode(ys, source_classes, np.zeros(len(ys), bool))
             Xs = as_image_batch(Xs)
             Xt = self._to_model_input(Xt, Xs.shape[1:])
             self._check_input_shape(Xt.shape[1:], Xs.shape[1:], "Target")
@@ -774,10 +754,11 @@ class TransferClassifier(BaseTransferEstimator):
                     source_data, holder, src, n_out
                 )
                 Xs_train, ys_train = Xs_eval, ys_eval
-        if self.strategy == "joint" and Xs_train is None:
+        strategy = strategy_class(method.strategy)
+        if strategy.source_rows == "labelled" and Xs_train is None:
             raise ValueError(
-                "strategy='joint' trains the source head too: give source data, "
-                "fit(source=(Xs, ys), ...) or source_data=(Xs, ys) with a "
+                f"strategy={self.strategy!r} trains the source head too: give source "
+                "data, fit(source=(Xs, ys), ...) or source_data=(Xs, ys) with a "
                 "pretrained model."
             )
 
@@ -788,76 +769,41 @@ class TransferClassifier(BaseTransferEstimator):
                 ys_eval,
             )
 
-        model, tuned, frozen = self._build_model(src, len(classes), params)
-        optimizer = self._make_optimizer(inherited)
-        base_optimizer = optimizer
-        callbacks = list(self.callbacks or [])
-        gradual = None
-        if self.strategy == "gradual" and tuned:
-            optimizer = with_lr_multipliers(
-                optimizer, [([layer], 0.0) for layer in tuned]
-            )
-            gradual = GradualUnfreezing(multiplier=float(self.backbone_lr_multiplier))
-            callbacks.append(gradual)
-        elif self.strategy == "lwf" and int(params["warmup_epochs"]) > 0:
-            # Li & Hoiem's warm-up: the new head alone first, then everything.
-            source_head = [
-                layer
-                for layer in weighted_layers(model.network)
-                if layer.trainable_weights and all(layer is not t for t in tuned)
-            ]
-            optimizer = with_lr_multipliers(
-                optimizer, [(tuned, 0.0), (source_head, 0.0)]
-            )
-            callbacks.append(
-                GradualUnfreezing(
-                    multiplier=float(self.backbone_lr_multiplier),
-                    epochs_per_stage=int(params["warmup_epochs"]),
-                    groups=[0],
-                )
-            )
-            callbacks.append(
-                GradualUnfreezing(
-                    multiplier=1.0,
-                    epochs_per_stage=int(params["warmup_epochs"]),
-                    groups=[1],
-                )
-            )
-        elif tuned and float(self.backbone_lr_multiplier) != 1.0:
-            optimizer = with_lr_multipliers(
-                optimizer, [(tuned, float(self.backbone_lr_multiplier))]
-            )
+        model, tuned, frozen = self._build_model(src, len(classes), method)
+        base_optimizer = self._make_optimizer(inherited)
+        optimizer, extra_callbacks = self._optimizer_groups(
+            model, tuned, base_optimizer
+        )
         model.compile(optimizer=optimizer)
         optimizer.build(model.trainable_variables)
-        # joint trains on source labels; lwf distils on source inputs too
-        # (labels hidden: -1), which keeps the source task where target
-        # inputs are few.
-        with_source = Xs_train is not None and (
-            self.strategy == "joint"
-            or (self.strategy == "lwf" and bool(params["source_inputs"]))
-        )
-        source_labels = None
-        if with_source:
-            source_labels = (
-                ys_train if self.strategy == "joint" else np.full_like(ys_train, -1)
-            )
-        epochs, min_steps = _length(self.epochs, DEFAULT_EPOCHS, MIN_TARGET_STEPS)
-        batches = _TaskBatches(
+        # Source rows next to the target rows: with their labels (joint), or
+        # their inputs alone (lwf distils on them, which keeps the source task
+        # where target inputs are few).
+        Xs_rows = ys_rows = None
+        if Xs_train is not None and model.strategy.source_rows != "none":
+            Xs_rows, ys_rows = Xs_train, ys_train
+            if model.strategy.source_rows == "inputs":
+                ys_rows = np.full_like(ys_train, -1)
+        batches, epochs = _batches(
+            Xs_rows,
+            ys_rows,
             Xt,
             yt_enc,
-            Xs_train if with_source else None,
-            source_labels,
-            batch_size=self.batch_size,
+            epochs=self.epochs,
+            default=DEFAULT_EPOCHS,
+            min_steps=MIN_TARGET_STEPS,
             steps=self.steps_per_epoch,
+            batch_size=self.batch_size,
             seed=seed,
-            min_steps=min_steps,
         )
+        model.set_total_steps(epochs * len(batches))
         val = self._validation_batches(validation_data, holder, classes, src)
         history = model.fit(
             batches,
             epochs=epochs,
             verbose=self.verbose,
-            callbacks=callbacks,
+            callbacks=[*(self.callbacks or []), *extra_callbacks, EpochSync(batches)],
+            shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
             validation_data=val,
         )
         if isinstance(optimizer, _LRMultiplierMixin):
@@ -868,7 +814,7 @@ class TransferClassifier(BaseTransferEstimator):
             plain.build(model.trainable_variables)
 
         score_after = None
-        if self.strategy in KEEPS_SOURCE and Xs_eval is not None and len(Xs_eval):
+        if strategy.predicts_source and Xs_eval is not None and len(Xs_eval):
             out = model.predict(
                 Xs_eval, batch_size=max(self.batch_size, 256), verbose=0
             )
@@ -898,7 +844,9 @@ class TransferClassifier(BaseTransferEstimator):
             source_score_after_=score_after,
             training_settings_=settings,
             frozen_layers_=frozen,
-            gradual_stages_=None if gradual is None else list(gradual.stages_),
+            gradual_stages_=next(
+                (list(cb.stages_) for cb in extra_callbacks if method.gradual), None
+            ),
         )
 
     def _holdout(self, Xs, ys, seed):
@@ -936,12 +884,14 @@ class TransferClassifier(BaseTransferEstimator):
         Xv, yv = validation_data
         Xv, _ = check_X(holder, Xv, reset=False, what="validation X")
         yv = check_labels(yv, Xv.shape[0], "validation labels")
-        idx = np.searchsorted(classes, yv)
-        idx = np.clip(idx, 0, len(classes) - 1)
-        if np.any(classes[idx] != yv):
-            raise ValueError("validation labels must be among the target classes.")
+        try:
+            yv = encode(yv, classes, np.zeros(len(yv), bool))
+        except ValueError:
+            raise ValueError(
+                "validation labels must be among the target classes."
+            ) from None
         Xv = self._to_model_input(Xv, tuple(src.inputs[0].shape[1:]))
-        return _TaskBatches(Xv, idx, batch_size=256, shuffle=False)
+        return DomainBatches(None, None, Xv, yv, batch_size=256, seed=0)
 
     @staticmethod
     def _accuracy(logits, y) -> float:
@@ -971,7 +921,7 @@ class TransferClassifier(BaseTransferEstimator):
         if "source_logits" not in out:
             raise AttributeError(
                 f"strategy {self.strategy_!r} does not keep the source task; "
-                f"use one of {list(KEEPS_SOURCE)} to predict it."
+                f"use one of {keeps_source()} to predict it."
             )
         logits = np.asarray(out["source_logits"])
         return self.source_classes_[np.argmax(logits, axis=1)]

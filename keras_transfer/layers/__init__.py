@@ -1,7 +1,6 @@
 """Keras 3 layers for transfer learning (keras.ops only, serializable)."""
 
 from keras_transfer.layers.gradient_reversal import GradientReversal
-from keras_transfer.layers.lora import LoRA, add_lora
 from keras_transfer.layers.residual_adapter import ResidualAdapter
 
-__all__ = ["GradientReversal", "LoRA", "ResidualAdapter", "add_lora"]
+__all__ = ["GradientReversal", "ResidualAdapter"]

@@ -101,7 +101,9 @@ class AdaptationModel(keras.Model):
         )
         features_shape = tuple(spec.shape)
         if not self.classifier.built:
-            self.classifier.build(features_shape)
+            self.classifier.build(
+                self.strategy.adapted_shape(features_shape, tuple(input_shape))
+            )
         logits_shape = (features_shape[0], self.num_classes)
         if not self.strategy.built:
             self.strategy.build(features_shape, logits_shape)
@@ -116,14 +118,18 @@ class AdaptationModel(keras.Model):
         return self.adaptation_weight * self.schedule(progress)
 
     def call(self, inputs, training=False):
-        features = self.feature_extractor(inputs, training=training)
-        features = self.strategy.adapt_features(features, training=training)
+        # A fully frozen feature extractor runs in inference mode (dropout
+        # off), as the Keras transfer-learning guide calls a frozen base.
+        frozen = not self.feature_extractor.trainable_weights
+        raw = self.feature_extractor(inputs, training=bool(training) and not frozen)
+        extra = {"x": inputs} if self.strategy.needs_inputs else {}
+        features = self.strategy.adapt_features(raw, training=training, **extra)
         logits = self.classifier(features, training=training)
         outputs = {"logits": logits, "features": features}
+        outputs.update(self.strategy.source_outputs(raw, training=training, **extra))
         if training:
             lam = ops.cast(self.current_lambda(), features.dtype)
             self.step_counter.assign_add(1.0)
-            extra = {"x": inputs} if self.strategy.needs_inputs else {}
             outputs.update(self.strategy(features, logits, lam, training=True, **extra))
             outputs["lambda"] = lam
         return outputs
@@ -133,7 +139,11 @@ class AdaptationModel(keras.Model):
     ):
         labels = ops.reshape(ops.cast(y["label"], "int32"), (-1,))
         logits = ops.cast(y_pred["logits"], "float32")
+        is_source = ops.reshape(ops.cast(y["is_source"], "float32"), (-1,))
         labelled = ops.cast(labels >= 0, "float32")
+        if self.strategy.task_rows == "target":
+            # The source rows' labels belong to the source task's label space.
+            labelled = labelled * (1.0 - is_source)
         if sample_weight is not None:
             labelled = labelled * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
         safe_labels = ops.where(labels >= 0, labels, 0)
@@ -147,11 +157,14 @@ class AdaptationModel(keras.Model):
         self.accuracy_tracker.update_state(ops.sum(correct * labelled) / n_labelled)
         total = task_loss
         if training and "lambda" in y_pred:
+            total = task_loss * self.strategy.task_weight(
+                ops.cast(y_pred["lambda"], "float32")
+            )
             batch = {
                 "features": y_pred["features"],
                 "logits": y_pred["logits"],
                 "lambda": y_pred["lambda"],
-                "is_source": ops.reshape(ops.cast(y["is_source"], "float32"), (-1,)),
+                "is_source": is_source,
                 "labels": labels,
             }
             adaptation = ops.cast(

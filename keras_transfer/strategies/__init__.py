@@ -16,14 +16,21 @@ from keras_transfer.strategies.base import (
     get_strategy,
     recipe_settings,
     register_strategy,
+    strategy_class,
+    transfers_source,
 )
 from keras_transfer.strategies.cdan import CDAN, CDANE
 from keras_transfer.strategies.coral import CORAL
 from keras_transfer.strategies.dann import DANN
 from keras_transfer.strategies.distill import Distill
 from keras_transfer.strategies.entropy import EntropyMinimization
+from keras_transfer.strategies.fusion import Fusion
+from keras_transfer.strategies.joint import Joint
+from keras_transfer.strategies.lora import LoRAStrategy
+from keras_transfer.strategies.lwf import LwF
 from keras_transfer.strategies.mcc import MCC
 from keras_transfer.strategies.mmd import MMD
+from keras_transfer.strategies.residual_adapter import TransferAdapter
 from keras_transfer.strategies.source_only import SourceOnly
 from keras_transfer.strategies.wdgrl import WDGRL
 
@@ -39,12 +46,19 @@ __all__ = [
     "Adapter",
     "Distill",
     "EntropyMinimization",
+    "Fusion",
+    "Joint",
+    "LoRAStrategy",
+    "LwF",
     "SourceOnly",
     "DEFAULT_RECIPE",
     "Strategy",
+    "TransferAdapter",
     "available_strategies",
     "data_kind",
     "get_strategy",
     "recipe_settings",
     "register_strategy",
+    "strategy_class",
+    "transfers_source",
 ]

@@ -7,6 +7,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_transfer._keras_private import walk_layers
 from keras_transfer.strategies.base import Strategy, register_strategy
 
 #: Layers whose training-mode noise is switched off while statistics are measured.
@@ -18,33 +19,18 @@ _NOISE_ATTRS = {
 }
 
 
-def _walk(layer, seen=None):
-    """Sub-layers depth first, in the order their parents hold them.
-
-    Keras has no public recursive walk; ``_flatten_layers(recursive=True)``
-    reverses nested layers, so this recurses one level at a time (for a
-    functional or Sequential model the children are in call order).
-    """
-    seen = set() if seen is None else seen
-    for child in layer._flatten_layers(include_self=False, recursive=False):
-        if id(child) not in seen:
-            seen.add(id(child))
-            yield child
-            yield from _walk(child, seen)
-
-
 def batchnorm_layers(model) -> list:
     """The BatchNormalization layers of a model, in call order."""
     return [
         layer
-        for layer in _walk(model)
+        for layer in walk_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
 
 
 def _noise_layers(model):
     found = []
-    for layer in _walk(model):
+    for layer in walk_layers(model):
         for cls, attr in _NOISE_ATTRS.items():
             if isinstance(layer, cls):
                 found.append((layer, attr, getattr(layer, attr)))
@@ -151,6 +137,7 @@ class AdaBN(Strategy):
     """
 
     needs_target = False
+    needs_all_target_rows = True
 
     recipe = {
         "source": "Li et al., 2016 (AdaBN): source training as usual, then "

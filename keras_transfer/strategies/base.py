@@ -40,11 +40,44 @@ class Strategy(keras.layers.Layer):
     the head (residual adapters), ``before_fit`` runs before the main fit
     (a teacher, a source pre-training), ``after_fit`` after it (AdaBN).
 
-    Class attributes:
+    Hooks of task transfer (a source task with its own labels, see
+    :class:`~keras_transfer.TransferClassifier`): ``source_outputs`` adds
+    outputs read from the backbone's features (a kept source head);
+    ``adapted_shape`` gives the shape ``adapt_features`` returns;
+    ``prepare_backbone`` may change the transferred backbone (LoRA);
+    ``task_weight(λ)`` weighs the task loss (1 by default);
+    ``transferred_layers`` lists the strategy's layers that come from the
+    source model (they get the backbone's learning rate and warm-up).
+
+    Class attributes (what a strategy needs; estimators read these and never
+    a strategy's name):
         name: the name users type (``strategy="dann"``).
         needs_target: whether batches must carry target rows.
-        needs_inputs: whether ``call`` also receives the model's inputs as
-            ``x=`` (e.g. a teacher network that reads the raw rows).
+        needs_inputs: whether ``call`` (and ``adapt_features``,
+            ``source_outputs``) also receive the model's inputs as ``x=``
+            (e.g. a teacher network that reads the raw rows).
+        needs_all_target_rows: whether ``after_fit`` reads every target row
+            again (AdaBN), which a stream cannot give.
+        needs_source_head: the constructor takes ``source_head=``, the
+            source model above the features (sharing its weights with the
+            transferred backbone), and ``source_probabilities=`` (its outputs
+            are softmax probabilities).
+        needs_source_copy: the constructor takes ``source_model=``, a frozen
+            copy of the whole source network.
+        needs_backbone: the constructor takes ``backbone=``, the transferred
+            feature extractor. Only :class:`~keras_transfer.TransferClassifier`
+            has these three parts (see :func:`transfers_source`).
+        task_rows: which rows carry the task loss: ``"labelled"`` (every row
+            with a label: one label space, domain adaptation) or
+            ``"target"`` (target rows only: the source rows' labels belong to
+            another label space, e.g. ``joint``).
+        source_rows: which source rows the batches carry besides the task
+            rows, in task transfer: ``"none"``, ``"labelled"`` (with their
+            source labels) or ``"inputs"`` (labels hidden as ``-1``).
+        predicts_source: whether ``source_outputs`` gives ``source_logits``
+            at inference (``predict_source``).
+        warmup_epochs: epochs during which the transferred weights stay put
+            and only the new parts train (0: none).
         recipe: the method's training recipe, as data: the estimator-level
             settings (``adaptation_weight``, ``schedule``, ``optimizer``,
             ``learning_rate``) that the estimators use where the user leaves
@@ -58,14 +91,42 @@ class Strategy(keras.layers.Layer):
     name_: str = "base"
     needs_target: bool = True
     needs_inputs: bool = False
+    needs_all_target_rows: bool = False
+    needs_source_head: bool = False
+    needs_source_copy: bool = False
+    needs_backbone: bool = False
+    task_rows: str = "labelled"
+    source_rows: str = "none"
+    predicts_source: bool = False
+    warmup_epochs: int = 0
     recipe: ClassVar[dict] = {}
 
     def build(self, features_shape, logits_shape):
         pass
 
-    def adapt_features(self, features, training=False):
+    def adapt_features(self, features, training=False, x=None):
         """Map backbone features before the head (identity; adapters override)."""
         return features
+
+    def prepare_backbone(self, backbone):
+        """Change the transferred backbone before training (default: as is)."""
+        return backbone
+
+    def adapted_shape(self, features_shape, input_shape):
+        """Shape of what ``adapt_features`` returns (default: unchanged)."""
+        return tuple(features_shape)
+
+    def source_outputs(self, features, training=False, x=None):
+        """Outputs read from the backbone's features, also at inference (``{}``)."""
+        return {}
+
+    def task_weight(self, lam):
+        """Weight of the task loss while training (default 1)."""
+        return 1.0
+
+    def transferred_layers(self) -> list:
+        """The strategy's layers that come from the source model (default none)."""
+        return []
 
     def before_fit(self, model, source_batches, epochs: int, verbose=0) -> None:
         """Hook run once before the main ``model.fit`` (e.g. train a teacher).
@@ -77,7 +138,7 @@ class Strategy(keras.layers.Layer):
     def after_fit(self, model, target_X) -> None:
         """Hook run once after the main ``model.fit`` (e.g. re-estimate BN stats)."""
 
-    def call(self, features, logits, lam, training=False):
+    def call(self, features, logits, lam, training=False, x=None):
         return {}
 
     def adaptation_loss(self, outputs: dict, batch: dict):
@@ -155,15 +216,56 @@ def register_strategy(name: str):
     return decorator
 
 
-def available_strategies() -> list[str]:
+def available_strategies(transfer: bool | None = None) -> list[str]:
     """Names accepted by ``strategy=``.
+
+    ``transfer=False`` lists those of ``DomainAdaptiveClassifier`` (one label
+    space), ``transfer=True`` those that need a source model's parts
+    (``TransferClassifier``); ``None`` all.
 
     Example:
     >>> from keras_transfer.strategies import available_strategies
-    >>> "dann" in available_strategies()
+    >>> "dann" in available_strategies(transfer=False)
     True
+    >>> "joint" in available_strategies(transfer=False)
+    False
     """
-    return sorted(_REGISTRY)
+    return sorted(
+        name
+        for name, cls in _REGISTRY.items()
+        if transfer is None or transfers_source(cls) == transfer
+    )
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered under ``name`` (what it needs: its class attributes).
+
+    Example:
+    >>> from keras_transfer.strategies import strategy_class
+    >>> strategy_class("joint").task_rows
+    'target'
+    """
+    if isinstance(name, str) and name.lower() in _REGISTRY:
+        return _REGISTRY[name.lower()]
+    raise ValueError(
+        f"Unknown strategy {name!r}. Use one of {available_strategies()} "
+        "or a keras_transfer.strategies.Strategy instance."
+    )
+
+
+def transfers_source(strategy) -> bool:
+    """Whether a strategy (class or instance) needs a source model's parts.
+
+    Example:
+    >>> from keras_transfer.strategies import strategy_class, transfers_source
+    >>> [transfers_source(strategy_class(name)) for name in ("lwf", "dann")]
+    [True, False]
+    """
+    return bool(
+        strategy.needs_source_head
+        or strategy.needs_source_copy
+        or strategy.needs_backbone
+    )
 
 
 def get_strategy(identifier, **kwargs) -> Strategy:
