@@ -20,6 +20,8 @@ from keras_transfer.strategies.dann import DANN
 from keras_transfer.strategies.distill import Distill
 from keras_transfer.strategies.entropy import EntropyMinimization
 from keras_transfer.strategies.mcc import MCC
+from keras_transfer.strategies.mcd import MCD
+from keras_transfer.strategies.mdd import MDD
 from keras_transfer.strategies.mmd import MMD
 from keras_transfer.strategies.source_only import SourceOnly
 from keras_transfer.strategies.wdgrl import WDGRL
@@ -30,6 +32,8 @@ __all__ = [
     "CORAL",
     "DANN",
     "MCC",
+    "MCD",
+    "MDD",
     "MMD",
     "WDGRL",
     "AdaBN",
