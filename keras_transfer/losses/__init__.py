@@ -13,10 +13,13 @@ from .distillation import distillation_loss
 from .entropy import entropy, entropy_weights, prediction_entropy
 from .mcc import mcc
 from .mmd import gaussian_kernel_matrix, linear_mmd, mmd, pairwise_squared_distances
+from .pseudo_label import aligned_probabilities, pseudo_label_loss
 from .spectral import batch_spectral_penalty
 from .wasserstein import wasserstein_critic_terms
 
 __all__ = [
+    "aligned_probabilities",
+    "pseudo_label_loss",
     "batch_spectral_penalty",
     "classifier_discrepancy",
     "margin_disparity_discrepancy",

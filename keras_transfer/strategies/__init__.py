@@ -23,6 +23,7 @@ from keras_transfer.strategies.mcc import MCC
 from keras_transfer.strategies.mcd import MCD
 from keras_transfer.strategies.mdd import MDD
 from keras_transfer.strategies.mmd import MMD
+from keras_transfer.strategies.self_training import SelfTraining
 from keras_transfer.strategies.source_only import SourceOnly
 from keras_transfer.strategies.wdgrl import WDGRL
 
@@ -40,6 +41,7 @@ __all__ = [
     "Adapter",
     "Distill",
     "EntropyMinimization",
+    "SelfTraining",
     "SourceOnly",
     "Strategy",
     "available_strategies",
