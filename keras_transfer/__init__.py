@@ -22,9 +22,17 @@ __version__ = "0.1.0"
 _LAZY = {
     "DomainAdaptiveClassifier": "keras_transfer.estimators",
     "TransferClassifier": "keras_transfer.estimators",
+    "SHOTClassifier": "keras_transfer.estimators",
+    "TentClassifier": "keras_transfer.estimators",
 }
 
-__all__ = ["DomainAdaptiveClassifier", "TransferClassifier", "__version__"]
+__all__ = [
+    "DomainAdaptiveClassifier",
+    "SHOTClassifier",
+    "TentClassifier",
+    "TransferClassifier",
+    "__version__",
+]
 
 
 def __getattr__(name: str):

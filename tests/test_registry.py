@@ -34,6 +34,11 @@ BEHAVIOUR = {
         "test_strategies::test_adapter_starts_as_source_model_and_adapts_features"
     ),
     "adabn": "test_strategies::test_adabn_sets_batchnorm_statistics_to_target",
+    "mdd": "test_new_strategies::test_mdd_features_shrink_the_margin_disparity",
+    "mcd": "test_new_strategies::test_mcd_features_shrink_the_classifier_discrepancy",
+    "self_training": (
+        "test_self_training::test_pseudo_labels_grow_the_confident_target_set"
+    ),
     **{
         name: "test_transfer::test_what_trains_under_each_strategy"
         for name in ("joint", "lwf", "residual_adapter", "lora", "fusion")

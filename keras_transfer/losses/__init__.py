@@ -8,13 +8,21 @@ so they can be applied to a mixed batch without boolean indexing.
 from .adversarial import binary_cross_entropy_with_logits, domain_adversarial_loss
 from .conditional import multilinear_map, randomized_multilinear_map
 from .coral import coral, weighted_covariance
+from .discrepancy import classifier_discrepancy, margin_disparity_discrepancy
 from .distillation import distillation_loss
 from .entropy import entropy, entropy_weights, prediction_entropy
 from .mcc import mcc
 from .mmd import gaussian_kernel_matrix, linear_mmd, mmd, pairwise_squared_distances
+from .pseudo_label import aligned_probabilities, pseudo_label_loss
+from .spectral import batch_spectral_penalty
 from .wasserstein import wasserstein_critic_terms
 
 __all__ = [
+    "aligned_probabilities",
+    "pseudo_label_loss",
+    "batch_spectral_penalty",
+    "classifier_discrepancy",
+    "margin_disparity_discrepancy",
     "binary_cross_entropy_with_logits",
     "coral",
     "distillation_loss",

@@ -7,6 +7,11 @@
   :class:`TargetAccuracyScorer` for benchmarks that have target labels.
 * Splitters that keep target rows in every fold:
   :class:`SourceTargetShuffleSplit`, :class:`LeaveOneDomainOut`.
+* Transferability scores that rank source networks (or feature layers) for
+  a target task before fine-tuning: :func:`logme`, :func:`h_score`,
+  :func:`leep`, :func:`nce`, and :class:`TransferabilityScorer` for a
+  ``GridSearchCV`` over a :class:`~keras_transfer.TransferClassifier`'s
+  ``source_model`` / ``feature_layer``.
 * :func:`pack_domains` / :func:`unpack_domains` between ``(source, target)``
   and the packed form ``(X, y, sample_domain)`` (skada's convention).
 
@@ -55,6 +60,13 @@ from keras_transfer.model_selection._splitters import (
     LeaveOneDomainOut,
     SourceTargetShuffleSplit,
 )
+from keras_transfer.model_selection._transferability import (
+    TransferabilityScorer,
+    h_score,
+    leep,
+    logme,
+    nce,
+)
 
 __all__ = [
     "CircularValidation",
@@ -67,7 +79,12 @@ __all__ = [
     "SoftNeighborhoodDensity",
     "SourceTargetShuffleSplit",
     "TargetAccuracyScorer",
+    "TransferabilityScorer",
+    "h_score",
     "is_masked",
+    "leep",
+    "logme",
+    "nce",
     "pack_domains",
     "unpack_domains",
     "unsupervised_scorers",

@@ -29,8 +29,11 @@ from keras_transfer.strategies.joint import Joint
 from keras_transfer.strategies.lora import LoRAStrategy
 from keras_transfer.strategies.lwf import LwF
 from keras_transfer.strategies.mcc import MCC
+from keras_transfer.strategies.mcd import MCD
+from keras_transfer.strategies.mdd import MDD
 from keras_transfer.strategies.mmd import MMD
 from keras_transfer.strategies.residual_adapter import TransferAdapter
+from keras_transfer.strategies.self_training import SelfTraining
 from keras_transfer.strategies.source_only import SourceOnly
 from keras_transfer.strategies.wdgrl import WDGRL
 
@@ -40,6 +43,8 @@ __all__ = [
     "CORAL",
     "DANN",
     "MCC",
+    "MCD",
+    "MDD",
     "MMD",
     "WDGRL",
     "AdaBN",
@@ -50,6 +55,7 @@ __all__ = [
     "Joint",
     "LoRAStrategy",
     "LwF",
+    "SelfTraining",
     "SourceOnly",
     "DEFAULT_RECIPE",
     "Strategy",

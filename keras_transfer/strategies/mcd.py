@@ -1,0 +1,108 @@
+"""MCD: maximum classifier discrepancy between two adversarial heads."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_transfer.layers import GradientReversal
+from keras_transfer.losses import classifier_discrepancy
+from keras_transfer.strategies.base import Strategy, register_strategy
+from keras_transfer.strategies.mdd import classifier_head, spectral_penalty
+
+
+@register_strategy("mcd")
+class MCD(Strategy):
+    """Maximum Classifier Discrepancy (Saito et al., CVPR 2018).
+
+    Two extra heads ``F1``, ``F2`` (differently initialised) learn the
+    labelled rows and, through a gradient-reversal layer, *maximise* their
+    disagreement ``mean |p1 - p2|`` on the target rows
+    (:func:`~keras_transfer.losses.classifier_discrepancy`); the reversed
+    gradient makes the features *minimise* it, moving target rows away from
+    the regions where the source-trained heads disagree, i.e. into the
+    source support. λ (the scheduled ``adaptation_weight``) is the reversal
+    factor.
+
+    The paper alternates three steps (heads and features on the source;
+    heads up the discrepancy; features down it, 4 times); here one step does
+    all three through the reversal layer, so training stays one
+    ``model.fit``. Predictions come from the model's
+    own head, trained on the same features and labels as ``F1`` and ``F2``.
+
+    Defaults follow the paper's digits setting: discrepancy weight 1, a
+    constant factor (``recipe``). The paper's heads are the last layers of
+    its network; here the backbone plays that part and the heads are linear,
+    like the model's own head (``units`` adds hidden layers; on rotated moons
+    64 hidden units let the heads out-run the features: the target
+    discrepancy fell 10 % instead of 40 %).
+
+    Args:
+        units: hidden units of each of the two heads (``()``: linear).
+        bsp: weight of Batch Spectral Penalization on the features
+            (0 = off; Chen et al. 2019 use 1e-4).
+
+    Example:
+    >>> from keras_transfer import DomainAdaptiveClassifier
+    >>> from keras_transfer.datasets import make_rotated_moons
+    >>> Xs, ys, Xt, yt = make_rotated_moons(200, 200, random_state=0)
+    >>> clf = DomainAdaptiveClassifier("mcd", epochs=2, random_state=0)
+    >>> clf.fit((Xs, ys), Xt).predict(Xt).shape
+    (200,)
+    """
+
+    recipe = {
+        "adaptation_weight": 1.0,
+        "schedule": "constant",
+        "source": "Saito et al. 2018 (digits): discrepancy weight 1, no ramp",
+    }
+
+    def __init__(self, units=(), bsp: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if float(bsp) < 0:
+            raise ValueError(f"bsp must be >= 0, got {bsp!r}.")
+        self.units = tuple(int(u) for u in units)
+        self.bsp = float(bsp)
+        self.reversal = GradientReversal(name="reversal")
+
+    def build(self, features_shape, logits_shape):
+        k = int(logits_shape[-1])
+        self.head_a = classifier_head(self.units, k, "head_a")
+        self.head_b = classifier_head(self.units, k, "head_b")
+        self.head_a.build(features_shape)
+        self.head_b.build(features_shape)
+
+    def call(self, features, logits, lam, training=False):
+        reversed_features = self.reversal(features, factor=lam)
+        return {
+            "head_a": self.head_a(features),
+            "head_b": self.head_b(features),
+            "head_a_reversed": self.head_a(reversed_features),
+            "head_b_reversed": self.head_b(reversed_features),
+        }
+
+    def adaptation_loss(self, outputs, batch):
+        labels = batch["labels"]
+        labelled = ops.cast(labels >= 0, "float32")
+        safe = ops.where(labels >= 0, labels, 0)
+        n = ops.maximum(ops.sum(labelled), 1.0)
+        heads_ce = 0.0
+        for key in ("head_a", "head_b"):
+            ce = keras.losses.sparse_categorical_crossentropy(
+                safe, ops.cast(outputs[key], "float32"), from_logits=True
+            )
+            heads_ce = heads_ce + ops.sum(ce * labelled) / n
+        discrepancy = classifier_discrepancy(
+            ops.cast(outputs["head_a_reversed"], "float32"),
+            ops.cast(outputs["head_b_reversed"], "float32"),
+            weight=1.0 - batch["is_source"],
+        )
+        loss = heads_ce - discrepancy
+        if self.bsp:
+            loss = loss + self.bsp * spectral_penalty(
+                batch["features"], batch["is_source"]
+            )
+        return loss
+
+    def get_config(self):
+        return {**super().get_config(), "units": list(self.units), "bsp": self.bsp}

@@ -1,0 +1,167 @@
+"""MDD, MCD and the BSP option: each trains and moves what it targets.
+
+Rotated moons as in tests/test_strategies.py. Each strategy runs at its
+``recipe`` settings (λ and schedule from its paper) and is compared with the
+same strategy at λ = 0 from the same seed: same initial weights and batches,
+its adversarial head(s) learn as usual, but the features do not fight them.
+The difference is then the adversarial alignment alone. Two seeds are
+averaged. No setting here was chosen with target labels.
+"""
+
+import functools
+import pickle
+
+import keras
+import numpy as np
+import pytest
+
+from keras_transfer import DomainAdaptiveClassifier
+from keras_transfer.datasets import make_rotated_moons
+from keras_transfer.losses import (
+    batch_spectral_penalty,
+    classifier_discrepancy,
+    margin_disparity_discrepancy,
+)
+from keras_transfer.strategies import MCD, MDD, available_strategies, get_strategy
+
+RECIPES = {"mdd": MDD.recipe, "mcd": MCD.recipe}
+SEEDS = (0, 1)
+
+
+@functools.cache
+def moons(seed):
+    return make_rotated_moons(200, 200, angle=30, random_state=seed)
+
+
+@functools.cache
+def fitted(strategy, seed, adaptation_weight=None, bsp=0.0):
+    recipe = RECIPES[strategy]
+    if adaptation_weight is None:
+        adaptation_weight = recipe["adaptation_weight"]
+    Xs, ys, Xt, _ = moons(seed)
+    clf = DomainAdaptiveClassifier(
+        strategy,
+        adaptation_weight=adaptation_weight,
+        schedule=recipe["schedule"],
+        strategy_params={"bsp": bsp} if bsp else None,
+        epochs=20,
+        batch_size=32,
+        random_state=seed,
+    )
+    return clf.fit((Xs, ys), Xt)
+
+
+def head_probs(clf, X, head):
+    """Class probabilities of one of the strategy's heads on rows X."""
+    features = clf.transform(X)
+    z = keras.ops.convert_to_numpy(getattr(clf.model_.strategy, head)(features))
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def test_registered():
+    assert {"mdd", "mcd"} <= set(available_strategies())
+
+
+def test_mdd_features_shrink_the_margin_disparity():
+    """The adversary's loss (−D_γ) ends higher when the features fight it."""
+
+    def adversary_loss(clf):
+        return float(np.mean(clf.history_["adaptation_loss"][-3:]))
+
+    adapted = np.mean([adversary_loss(fitted("mdd", s)) for s in SEEDS])
+    baseline = np.mean([adversary_loss(fitted("mdd", s, 0.0)) for s in SEEDS])
+    assert np.isfinite(adapted)
+    assert adapted > 1.2 * baseline, (adapted, baseline)
+
+
+def test_mcd_features_shrink_the_classifier_discrepancy():
+    """Target discrepancy of the two heads, each trained to maximise it."""
+
+    def discrepancy(clf, seed):
+        Xt = moons(seed)[2]
+        pa, pb = head_probs(clf, Xt, "head_a"), head_probs(clf, Xt, "head_b")
+        return float(np.mean(np.abs(pa - pb)))
+
+    adapted = np.mean([discrepancy(fitted("mcd", s), s) for s in SEEDS])
+    baseline = np.mean([discrepancy(fitted("mcd", s, 0.0), s) for s in SEEDS])
+    assert np.isfinite(adapted)
+    assert adapted < 0.8 * baseline, (adapted, baseline)
+
+
+@pytest.mark.parametrize("strategy", ["mdd", "mcd"])
+def test_bsp_option_shrinks_the_top_singular_value(strategy):
+    """σ₁² of the target features, with and without the penalty (weight 1e-3)."""
+
+    def top(clf):
+        s = np.linalg.svd(clf.transform(moons(0)[2]), compute_uv=False)
+        return s[0] ** 2
+
+    with_bsp, without = top(fitted(strategy, 0, bsp=1e-3)), top(fitted(strategy, 0))
+    assert with_bsp < 0.7 * without, (with_bsp, without)
+
+
+@pytest.mark.parametrize("strategy", ["mdd", "mcd"])
+def test_pickle_and_save_round_trip(strategy, tmp_path):
+    clf = fitted(strategy, 0)
+    X = moons(0)[2]
+    expected = clf.predict_proba(X)
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(clf)).predict_proba(X), expected
+    )
+    path = tmp_path / "model.keras"
+    clf.model_.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.strategy.name_ == strategy
+    assert loaded.strategy.bsp == 0.0
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [("mdd", {"margin": 0}), ("mdd", {"bsp": -1}), ("mcd", {"bsp": -1})],
+)
+def test_bad_params_say_what_to_do(name, params):
+    with pytest.raises(ValueError, match="must be"):
+        get_strategy(name, **params)
+
+
+# ---- the losses -------------------------------------------------------------
+
+
+def test_margin_disparity_rewards_source_agreement_and_target_disagreement():
+    z = np.array([[4.0, 0.0], [4.0, 0.0], [0.0, 4.0], [0.0, 4.0]], "float32")
+    is_source = np.array([1.0, 1.0, 0.0, 0.0], "float32")
+    good = z * np.array([[1.0], [1.0], [-1.0], [-1.0]], "float32")  # agree s, not t
+    bad = -good
+    loss = {
+        k: float(margin_disparity_discrepancy(z, a, is_source))
+        for k, a in {"good": good, "bad": bad}.items()
+    }
+    assert loss["good"] < 0.2 < 10.0 < loss["bad"], loss
+    # The main head's predictions are constants: no gradient reaches them.
+    p = np.exp(-4.0) / (1 + np.exp(-4.0))
+    expected = 4.0 * -np.log(1 - p) + -np.log(1 - p)
+    assert loss["good"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_classifier_discrepancy_weights_rows():
+    a = np.array([[5.0, -5.0], [5.0, -5.0]], "float32")
+    b = np.array([[5.0, -5.0], [-5.0, 5.0]], "float32")
+    full = float(classifier_discrepancy(a, b))
+    only_second = float(classifier_discrepancy(a, b, weight=np.array([0.0, 1.0])))
+    assert only_second == pytest.approx(2 * full, rel=1e-5)
+    assert float(classifier_discrepancy(a, b, weight=np.zeros(2))) == 0.0
+
+
+def test_batch_spectral_penalty_matches_svd():
+    """(Its gradient is exercised by the BSP training test above.)"""
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.normal(size=(32, 8)), 0.0).astype("float32")
+    x[:, 3] = 0.0  # a dead unit: a repeated zero eigenvalue
+    s = np.linalg.svd(x, compute_uv=False)
+    for k in (1, 2):
+        value = float(batch_spectral_penalty(x, k=k))
+        assert value == pytest.approx(float(np.sum(s[:k] ** 2)), rel=1e-3)
+    mask = np.r_[np.ones(16), np.zeros(16)].astype("float32")
+    top_half = np.linalg.svd(x[:16], compute_uv=False)[0] ** 2
+    assert float(batch_spectral_penalty(x, mask)) == pytest.approx(top_half, rel=1e-3)
