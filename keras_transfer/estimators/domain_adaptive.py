@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from keras_transfer import schedules
 from keras_transfer.backbones import build_backbone
 from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
+from keras_transfer.data.steps import IndexedSteps
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_classes,
@@ -461,13 +462,15 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             strategy.before_fit(
                 model, batches.source_batches(steps), self.epochs, verbose=self.verbose
             )
+            # Indexed, so that steps Keras reads before training (a
+            # tf.distribute fit builds the model from one) are not lost.
+            indexed = IndexedSteps(batches.step, steps)
             history = model.fit(
-                iter(batches),
+                indexed,
                 epochs=self.epochs,
-                steps_per_epoch=steps,
                 shuffle=False,  # streams come shuffled; arrays shuffle themselves
                 verbose=self.verbose,
-                callbacks=list(self.callbacks or []),
+                callbacks=[*(self.callbacks or []), indexed.callback()],
                 validation_data=val,
             )
         except Exception:
