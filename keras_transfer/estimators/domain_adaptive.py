@@ -12,6 +12,7 @@ from keras_transfer import schedules
 from keras_transfer.backbones import build_backbone
 from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
 from keras_transfer.data.steps import IndexedSteps
+from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_classes,
@@ -323,7 +324,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             batches,
             epochs=self.epochs,
             verbose=self.verbose,
-            callbacks=[*(self.callbacks or []), EpochSync(batches)],
+            callbacks=[FailOnNonFinite(), *(self.callbacks or []), EpochSync(batches)],
             shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
             validation_data=val,
         )
@@ -470,7 +471,11 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 epochs=self.epochs,
                 shuffle=False,  # streams come shuffled; arrays shuffle themselves
                 verbose=self.verbose,
-                callbacks=[*(self.callbacks or []), indexed.callback()],
+                callbacks=[
+                    FailOnNonFinite(),
+                    *(self.callbacks or []),
+                    indexed.callback(),
+                ],
                 validation_data=val,
             )
         except Exception:

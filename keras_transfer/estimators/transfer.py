@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from keras_transfer.backbones import build_backbone, copy_model
 from keras_transfer.data.batches import take_rows
+from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
@@ -536,7 +537,10 @@ class TransferClassifier(BaseTransferEstimator):
                 Xs, ys_enc, batch_size=self.batch_size, seed=seed, plain=True
             )
             history = model.fit(
-                batches, epochs=self.pretrain_epochs, verbose=self.verbose
+                batches,
+                epochs=self.pretrain_epochs,
+                verbose=self.verbose,
+                callbacks=[FailOnNonFinite("source pre-training")],
             ).history
         return model, _optimizer_settings(model), dict(history)
 
@@ -756,7 +760,7 @@ class TransferClassifier(BaseTransferEstimator):
         model, tuned, frozen = self._build_model(src, len(classes), params)
         optimizer = self._make_optimizer(inherited)
         base_optimizer = optimizer
-        callbacks = list(self.callbacks or [])
+        callbacks = [FailOnNonFinite(), *(self.callbacks or [])]
         gradual = None
         if self.strategy == "gradual" and tuned:
             optimizer = with_lr_multipliers(
