@@ -60,7 +60,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             ``"constant"``, ``"warmup"`` or a schedule object.
         backbone: feature extractor: ``"mlp"``, ``"cnn"``, a ``keras.Model``
             (copied with its weights) or a callable ``input_shape -> Model``.
-        feature_layer: name of the layer of ``backbone`` where features end.
+        feature_layer: name of the layer of ``backbone`` where features end;
+            a feature map ``(n, H, W, C)`` there is global-average pooled.
         backbone_params: keyword arguments of a named backbone builder.
         strategy_params: keyword arguments of a named strategy.
         epochs: passes over the larger domain.

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
-from keras_transfer.backbones import build_backbone, copy_model
+from keras_transfer.backbones import build_backbone, copy_model, pool_features
 from keras_transfer.data.batches import take_rows
 from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._validation import (
@@ -240,7 +240,8 @@ class TransferClassifier(BaseTransferEstimator):
             callable ``input_shape -> keras.Model``.
         backbone_params: keyword arguments of a named backbone.
         feature_layer: name of the layer where features end in the source
-            model (default: the input of its last layer, i.e. below the head).
+            model (default: the input of its last layer, i.e. below the head);
+            a feature map ``(n, H, W, C)`` there is global-average pooled.
         freeze: which transferred layers are frozen: ``"all"``, ``"none"``,
             ``k`` (the first k layers with weights), a name / regex or a list
             of them; ``None`` uses the strategy's default (``"none"``; the lower
@@ -574,7 +575,7 @@ class TransferClassifier(BaseTransferEstimator):
                     "The source model's last layer has several inputs; name the "
                     "layer where features end with feature_layer=."
                 )
-        return inputs, features, output[0]
+        return inputs, pool_features(features), output[0]
 
     def _build_model(self, src, n_classes, params):
         strategy = self.strategy
