@@ -227,10 +227,23 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         True
         """
         path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"Cannot save to {path!r}: the folder {folder!r} does not exist; "
+                "create it first (os.makedirs(folder, exist_ok=True))."
+            )
+        # Written next to the target, then renamed: the file at ``path`` is
+        # always complete. A failed or interrupted write removes its temporary.
         tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike):

@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from keras_transfer.backbones import build_backbone, copy_model, pool_features
 from keras_transfer.data.batches import take_rows
 from keras_transfer.estimators._divergence import FailOnNonFinite
+from keras_transfer.estimators._model_files import check_hdf5, load_model_file
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
@@ -511,14 +512,15 @@ class TransferClassifier(BaseTransferEstimator):
             raise ValueError(f"Source model file {path!r} does not exist.")
         lower = path.lower()
         if lower.endswith(".weights.h5"):
+            check_hdf5(path)
             model = self._build_source_network(
                 input_shape, _head_units_from_weights(path)
             )
             model.load_weights(path)
             return model, None
         if lower.endswith((".keras", ".h5", ".hdf5")):
-            model = keras.saving.load_model(path)
-            return model, _optimizer_settings(model)
+            model, legacy = load_model_file(path)
+            return model, legacy or _optimizer_settings(model)
         raise ValueError(
             f"Unsupported source file {path!r}: use a .keras model, a legacy .h5 "
             "model or a .weights.h5 file (with backbone= naming its architecture)."
