@@ -167,6 +167,12 @@ CASES = {
         ValueError,
         "target stream, batch 1: X_batch contains NaN",
     ),
+    "training diverges (learning_rate=1e12)": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"learning_rate": 1e12, "epochs": 2},
+        ValueError,
+        "Training diverged: the loss became (nan|inf) in epoch 1 during fit",
+    ),
     "no target in explicit form": (
         lambda Xs, ys, Xt: ((Xs, ys), None),
         {},
@@ -213,6 +219,43 @@ def test_failed_fit_keeps_previous_model(data):
     clf.set_params(strategy="dann")
     assert clf.model_ is model
     np.testing.assert_array_equal(clf.predict_proba(Xt), before)
+
+
+def _make(kind, **params):
+    from keras_transfer import TransferClassifier
+
+    if kind == "domain_adaptive":
+        return DomainAdaptiveClassifier(**{**FAST, **params})
+    fast = {k: v for k, v in FAST.items() if k != "jit_compile"}
+    return TransferClassifier(pretrain_epochs=1, **{**fast, **params})
+
+
+def _fit(clf, Xs, ys, Xt):
+    if isinstance(clf, DomainAdaptiveClassifier):
+        return clf.fit((Xs, ys), Xt)
+    return clf.fit(source=(Xs, ys), target=(Xt, (Xt[:, 0] > 0.5).astype(int)))
+
+
+@pytest.mark.parametrize("kind", ["domain_adaptive", "transfer"])
+def test_diverged_fit_fails_and_keeps_previous_model(kind, data):
+    """A fit whose loss or weights turn NaN/inf raises and changes nothing
+    (it used to commit a model whose predict_proba is all NaN)."""
+    Xs, ys, Xt = data
+    clf = _fit(_make(kind), Xs, ys, Xt)
+    model, before = clf.model_, clf.predict_proba(Xt)
+    clf.set_params(learning_rate=1e12, epochs=2)
+    with pytest.raises(ValueError, match="Training diverged.*Lower learning_rate"):
+        _fit(clf, Xs, ys, Xt)
+    assert clf.model_ is model
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)
+    # Unscaled inputs: NaN on JAX and TensorFlow, huge but finite on torch.
+    # Either the fit fails, or the model it returns gives finite answers.
+    try:
+        fitted = _fit(_make(kind, epochs=3), Xs * 1e30, ys, Xt * 1e30)
+    except ValueError as err:
+        assert "Training diverged" in str(err) and "scale the inputs" in str(err)
+    else:
+        assert np.isfinite(fitted.predict_proba(Xt * 1e30)).all()
 
 
 def test_interrupted_fit_keeps_previous_model(data):

@@ -61,6 +61,33 @@ def test_corrupted_or_truncated_file_gives_clear_error(fitted, tmp_path):
         DomainAdaptiveClassifier.load(tmp_path / "missing.pkl")
 
 
+def test_failed_or_interrupted_save_leaves_no_temporary_file(
+    fitted, tmp_path, monkeypatch
+):
+    """A save that fails or is interrupted (Ctrl-C) removes its temporary
+    file and leaves any earlier file intact; a missing folder is reported
+    by the user's path (it used to name the temporary and leave partials)."""
+    clf, Xt = fitted
+    path = tmp_path / "clf.pkl"
+    clf.save(path)
+    before = path.read_bytes()
+
+    def interrupted_dump(obj, f, protocol=None):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pickle, "dump", interrupted_dump)
+    with pytest.raises(KeyboardInterrupt):
+        clf.save(path)
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["clf.pkl"]
+    assert path.read_bytes() == before
+    missing = tmp_path / "no-such-folder" / "clf.pkl"
+    with pytest.raises(FileNotFoundError, match="folder .*no-such-folder.* does not"):
+        clf.save(missing)
+    assert sorted(os.listdir(tmp_path)) == ["clf.pkl"]
+
+
 def test_same_random_state_same_predictions(small_moons):
     Xs, ys, Xt, _ = small_moons
     a = DomainAdaptiveClassifier("dann", **FAST).fit((Xs, ys), Xt).predict_proba(Xt)

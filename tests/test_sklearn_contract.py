@@ -146,3 +146,41 @@ def test_check_estimator():
     )
     failed = [r for r in results if r["status"] == "failed"]
     assert not failed, [(r["check_name"], str(r["exception"])[:300]) for r in failed]
+
+
+def test_score_leaves_out_unlabelled_rows(small_moons):
+    """score(X_packed, y_packed) and a packed search's default scoring rate the
+    labelled rows only (they used to count every -1 row as an error)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y, Xt, _ = packed(small_moons)
+    clf = DomainAdaptiveClassifier(**FAST).fit(X, y)
+    labelled = y != -1
+    assert clf.score(X, y) == clf.score(X[labelled], y[labelled])
+    assert clf.score(X, y) == np.mean(clf.predict(X[labelled]) == y[labelled])
+    weights = np.where(labelled, 2.0, 1.0)
+    assert clf.score(X, y, sample_weight=weights) == clf.score(X, y)
+    with pytest.raises(ValueError, match="every y is -1"):
+        clf.score(Xt, np.full(len(Xt), -1))
+
+    def labelled_accuracy(est, X_, y_):
+        keep = y_ != -1
+        return float(np.mean(est.predict(X_[keep]) == y_[keep]))
+
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    est = DomainAdaptiveClassifier("source_only", **FAST)
+    default = cross_val_score(est, X, y, cv=cv)
+    np.testing.assert_allclose(
+        default, cross_val_score(est, X, y, cv=cv, scoring=labelled_accuracy)
+    )
+
+
+def test_score_keeps_minus_one_when_it_is_a_class(small_moons):
+    from keras_transfer import TransferClassifier
+
+    Xs, ys, Xt, yt = small_moons
+    y = 2 * yt - 1  # target labels -1/+1: -1 is a real class here
+    clf = TransferClassifier(epochs=1, pretrain_epochs=1, random_state=0)
+    clf.fit(source=(Xs, ys), target=(Xt, y))
+    assert clf.classes_.tolist() == [-1, 1]
+    assert clf.score(Xt, y) == np.mean(clf.predict(Xt) == y)

@@ -7,6 +7,7 @@ from keras_transfer.backbones.builders import (
     cut,
     lenet,
     mlp,
+    pool_features,
     register_backbone,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "cut",
     "lenet",
     "mlp",
+    "pool_features",
     "register_backbone",
 ]

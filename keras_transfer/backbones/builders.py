@@ -129,6 +129,46 @@ def cut(model: keras.Model, layer_name: str) -> keras.Model:
     return keras.Model(inputs, output, name=f"{model.name}_features")
 
 
+def pool_features(x):
+    """A feature map averaged over its spatial axes; a flat ``(batch, d)`` as is.
+
+    Features end where the head starts, and a Dense head needs one vector
+    per row: a ``(batch, H, W, C)`` map (a conv layer named as
+    ``feature_layer``, a network without its pooling) is global-average
+    pooled to ``(batch, C)``, as ResNet and friends do; ``(batch, T, C)`` and
+    ``(batch, D, H, W, C)`` likewise over their middle axes. Works on a
+    symbolic tensor (a functional graph) or a concrete one.
+
+    Example:
+    >>> import keras
+    >>> from keras_transfer.backbones import pool_features
+    >>> pool_features(keras.Input((4, 4, 3))).shape
+    (None, 3)
+    """
+    rank = len(x.shape)
+    if rank <= 2:
+        return x
+    pooling = {
+        3: keras.layers.GlobalAveragePooling1D,
+        4: keras.layers.GlobalAveragePooling2D,
+        5: keras.layers.GlobalAveragePooling3D,
+    }.get(rank)
+    layer = pooling() if pooling else keras.layers.Flatten()
+    return layer(x)
+
+
+def _pooled(model):
+    """``model`` with a feature-map output pooled to one vector per row."""
+    outputs = getattr(model, "outputs", None)
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return model  # subclassed: its output shape is its own business
+    if not inputs or not outputs or len(outputs) != 1 or len(outputs[0].shape) <= 2:
+        return model
+    return keras.Model(inputs, pool_features(outputs[0]), name=model.name)
+
+
 def build_backbone(backbone, input_shape, feature_layer=None, **kwargs):
     """Resolve ``backbone=`` into a fresh feature-extractor model.
 
@@ -136,6 +176,8 @@ def build_backbone(backbone, input_shape, feature_layer=None, **kwargs):
     its weights, so the user's object is never changed), or a callable
     ``fn(input_shape) -> keras.Model``. With ``feature_layer`` the model is
     cut at that layer; without it the whole model is the feature extractor.
+    A feature-map output ``(batch, H, W, C)`` is global-average pooled to
+    ``(batch, C)`` (:func:`pool_features`).
 
     Example:
     >>> from keras_transfer.backbones import build_backbone
@@ -171,4 +213,4 @@ def build_backbone(backbone, input_shape, feature_layer=None, **kwargs):
         )
     if feature_layer is not None:
         model = cut(model, feature_layer)
-    return model
+    return _pooled(model)

@@ -17,10 +17,12 @@ from sklearn.utils.validation import check_is_fitted
 from keras_transfer import backend
 from keras_transfer.data import InputBatches
 from keras_transfer.estimators._validation import (
+    MASK,
     as_image_batch,
     check_non_negative,
     check_positive_int,
     check_X,
+    is_masked,
 )
 
 FITTED_ATTRS = ("n_features_in_", "feature_names_in_")
@@ -163,6 +165,51 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         scores = self._model_outputs(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy on the labelled rows of ``X``; rows with ``y == -1`` are left out.
+
+        ``-1`` (or ``None``/NaN in object labels) marks the unlabelled target
+        rows of the packed form, so ``score(X_packed, y_packed)`` and a
+        ``GridSearchCV`` or ``cross_val_score`` with the default scoring rate
+        the predictions of the held-out rows that have a label, instead of
+        counting every masked row as an error. Where ``-1`` is one of
+        ``classes_`` it is a real label and every row is scored.
+
+        Example:
+        >>> import numpy as np
+        >>> from keras_transfer import DomainAdaptiveClassifier
+        >>> from keras_transfer.datasets import make_rotated_moons
+        >>> Xs, ys, Xt, _ = make_rotated_moons(100, 100, random_state=0)
+        >>> X, y = np.r_[Xs, Xt], np.r_[ys, np.full(len(Xt), -1)]
+        >>> clf = DomainAdaptiveClassifier(epochs=2, random_state=0).fit(X, y)
+        >>> clf.score(X, y) == clf.score(Xs, ys)  # the -1 rows are left out
+        True
+        """
+        from sklearn.metrics import accuracy_score
+
+        check_is_fitted(self)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        minus_one_is_a_class = (
+            self.classes_.dtype.kind in "iuf" and (self.classes_ == MASK).any()
+        )
+        keep = np.ones(len(y), bool) if minus_one_is_a_class else ~is_masked(y)
+        if not keep.any():
+            raise ValueError(
+                "score needs labelled rows: every y is -1 (unlabelled). Score on "
+                "rows with known labels, or use an unsupervised scorer from "
+                "keras_transfer.model_selection."
+            )
+        if not keep.all():
+            if isinstance(X, (list, tuple)):
+                X = np.asarray(X)
+            X = X.iloc[keep] if hasattr(X, "iloc") else X[keep]
+            y = y[keep]
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight)[keep]
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
+
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
         """Fit (packed form), then return the adapted features of ``X``."""
         return self.fit(X, y, **fit_params).transform(X)
@@ -189,10 +236,23 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         True
         """
         path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"Cannot save to {path!r}: the folder {folder!r} does not exist; "
+                "create it first (os.makedirs(folder, exist_ok=True))."
+            )
+        # Written next to the target, then renamed: the file at ``path`` is
+        # always complete. A failed or interrupted write removes its temporary.
         tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike):

@@ -11,8 +11,10 @@ import scipy.sparse as sp
 from keras_transfer import schedules
 from keras_transfer.backbones import build_backbone
 from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
+from keras_transfer.data.steps import IndexedSteps
 from keras_transfer.diagnostics.collapse import collapse_report, warn_collapse
 from keras_transfer.estimators._auto import fit_auto, is_auto
+from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_classes,
@@ -78,7 +80,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             images, i.e. rows of shape (H, W) or (H, W, C); ``"mlp"`` for
             vectors), ``"mlp"``, ``"cnn"``, a ``keras.Model`` (copied with its
             weights) or a callable ``input_shape -> Model``.
-        feature_layer: name of the layer of ``backbone`` where features end.
+        feature_layer: name of the layer of ``backbone`` where features end;
+            a feature map ``(n, H, W, C)`` there is global-average pooled.
         backbone_params: keyword arguments of a named backbone builder.
         strategy_params: keyword arguments of a named strategy.
         epochs: passes over the larger domain.
@@ -365,7 +368,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             batches,
             epochs=self.epochs,
             verbose=self.verbose,
-            callbacks=[*(self.callbacks or []), EpochSync(batches)],
+            callbacks=[FailOnNonFinite(), *(self.callbacks or []), EpochSync(batches)],
             shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
             validation_data=val,
         )
@@ -512,13 +515,19 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             strategy.before_fit(
                 model, batches.source_batches(steps), self.epochs, verbose=self.verbose
             )
+            # Indexed, so that steps Keras reads before training (a
+            # tf.distribute fit builds the model from one) are not lost.
+            indexed = IndexedSteps(batches.step, steps)
             history = model.fit(
-                iter(batches),
+                indexed,
                 epochs=self.epochs,
-                steps_per_epoch=steps,
                 shuffle=False,  # streams come shuffled; arrays shuffle themselves
                 verbose=self.verbose,
-                callbacks=list(self.callbacks or []),
+                callbacks=[
+                    FailOnNonFinite(),
+                    *(self.callbacks or []),
+                    indexed.callback(),
+                ],
                 validation_data=val,
             )
         except Exception:

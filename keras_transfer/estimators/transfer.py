@@ -12,8 +12,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
-from keras_transfer.backbones import build_backbone, copy_model
+from keras_transfer.backbones import build_backbone, copy_model, pool_features
 from keras_transfer.data import DomainBatches, EpochSync
+from keras_transfer.estimators._divergence import FailOnNonFinite
+from keras_transfer.estimators._model_files import check_hdf5, load_model_file
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
@@ -244,7 +246,8 @@ class TransferClassifier(BaseTransferEstimator):
             callable ``input_shape -> keras.Model``.
         backbone_params: keyword arguments of a named backbone.
         feature_layer: name of the layer where features end in the source
-            model (default: the input of its last layer, i.e. below the head).
+            model (default: the input of its last layer, i.e. below the head);
+            a feature map ``(n, H, W, C)`` there is global-average pooled.
         freeze: which transferred layers are frozen: ``"all"``, ``"none"``,
             ``k`` (the first k layers with weights), a name / regex or a list
             of them; ``None`` uses the strategy's default (``"none"``; the lower
@@ -515,14 +518,15 @@ class TransferClassifier(BaseTransferEstimator):
             raise ValueError(f"Source model file {path!r} does not exist.")
         lower = path.lower()
         if lower.endswith(".weights.h5"):
+            check_hdf5(path)
             model = self._build_source_network(
                 input_shape, _head_units_from_weights(path)
             )
             model.load_weights(path)
             return model, None
         if lower.endswith((".keras", ".h5", ".hdf5")):
-            model = keras.saving.load_model(path)
-            return model, _optimizer_settings(model)
+            model, legacy = load_model_file(path)
+            return model, legacy or _optimizer_settings(model)
         raise ValueError(
             f"Unsupported source file {path!r}: use a .keras model, a legacy .h5 "
             "model or a .weights.h5 file (with backbone= naming its architecture)."
@@ -552,7 +556,7 @@ class TransferClassifier(BaseTransferEstimator):
                 batches,
                 epochs=epochs,
                 verbose=self.verbose,
-                callbacks=[EpochSync(batches)],
+                callbacks=[FailOnNonFinite("source pre-training"), EpochSync(batches)],
                 shuffle=False,  # DomainBatches shuffles, epoch by epoch
             ).history
         return model, _optimizer_settings(model), dict(history)
@@ -587,7 +591,7 @@ class TransferClassifier(BaseTransferEstimator):
                     "The source model's last layer has several inputs; name the "
                     "layer where features end with feature_layer=."
                 )
-        return inputs, features, output[0]
+        return inputs, pool_features(features), output[0]
 
     def _build_model(self, src, n_classes, method):
         """The AdaptationModel of ``method`` on the source model ``src`` (a copy).
@@ -802,7 +806,12 @@ class TransferClassifier(BaseTransferEstimator):
             batches,
             epochs=epochs,
             verbose=self.verbose,
-            callbacks=[*(self.callbacks or []), *extra_callbacks, EpochSync(batches)],
+            callbacks=[
+                FailOnNonFinite(),
+                *(self.callbacks or []),
+                *extra_callbacks,
+                EpochSync(batches),
+            ],
             shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
             validation_data=val,
         )
