@@ -12,11 +12,13 @@ FAST = dict(epochs=2, batch_size=32, random_state=0, jit_compile=False)
 
 
 def test_dann_beats_source_only_on_rotated_moons(moons):
-    """Rotated moons, 30°: DANN's target accuracy beats source-only (5 seeds).
+    """Rotated moons, 30°: DANN at its recipe beats source-only by 5 points.
 
-    DANN on the moons is seed-sensitive (jax, seeds 0-4: 0.93 0.74 0.79 0.93
-    0.86, mean 0.852, against source-only 0.802), so the mean is taken over
-    five seeds."""
+    Measured on jax, seeds 0-4 (issue 12): DANN 0.932 0.887 0.915 0.878 0.803,
+    mean 0.883, against source-only 0.802 (+8.1). With the old defaults (a
+    64-64 discriminator, λ = 1) the gap was +2.6 on jax and +1.3 on another
+    machine's torch, where this test failed: the mean over five seeds and a
+    +5 bar keep the margin above the spread of one machine's rounding."""
     Xs, ys, Xt, yt = moons
     params = dict(epochs=20, batch_size=128, learning_rate=3e-3)
     scores = {}
@@ -34,7 +36,7 @@ def test_dann_beats_source_only_on_rotated_moons(moons):
             ]
         )
     print(scores)
-    assert scores["dann"] > scores["source_only"] + 0.02, scores
+    assert scores["dann"] >= scores["source_only"] + 0.05, scores
 
 
 def test_explicit_keyword_and_packed_forms_agree(small_moons):
