@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from keras_transfer import schedules
+from keras_transfer import backend, schedules
 from keras_transfer.backbones import build_backbone
 from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
 from keras_transfer.estimators._validation import (
@@ -68,7 +68,10 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         learning_rate: learning rate when ``optimizer`` is a name.
         random_state: seed (int) for reproducible fits, or None.
         verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 per epoch).
-        callbacks: Keras callbacks passed to ``fit``.
+        callbacks: Keras callbacks passed to ``fit``. With arrays on
+            TensorFlow and JAX one compiled call runs several steps
+            (``backend.steps_per_execution``) unless a callback has
+            batch-level hooks, which then see every step.
         jit_compile: passed to ``model.compile`` (``"auto"``, True, False);
             False skips XLA compilation, which is faster for tiny data.
         distribution: data-parallel training over several devices: None
@@ -310,6 +313,9 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             adaptation_weight,
             schedule,
             total_steps=self.epochs * len(batches),
+            steps_per_execution=backend.steps_per_execution(
+                len(batches), self.callbacks
+            ),
         )
         val = self._validation_batches(validation_data, holder, classes)
         strategy.before_fit(
@@ -485,9 +491,21 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         )
 
     def _new_model(
-        self, input_shape, n_classes, strategy, adaptation_weight, schedule, total_steps
+        self,
+        input_shape,
+        n_classes,
+        strategy,
+        adaptation_weight,
+        schedule,
+        total_steps,
+        steps_per_execution=1,
     ) -> AdaptationModel:
-        """A built and compiled AdaptationModel whose λ schedule spans total_steps."""
+        """A built and compiled AdaptationModel whose λ schedule spans total_steps.
+
+        ``steps_per_execution`` > 1 (arrays only: ``backend.steps_per_execution``)
+        runs several steps per compiled call; streams keep one, so that a
+        stream's error surfaces at the step that raised it.
+        """
         feature_extractor = build_backbone(
             self.backbone,
             tuple(input_shape),
@@ -503,7 +521,11 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         )
         model.build((None, *input_shape))
         model.set_total_steps(total_steps)
-        model.compile(optimizer=self._make_optimizer(), jit_compile=self.jit_compile)
+        model.compile(
+            optimizer=self._make_optimizer(),
+            jit_compile=self.jit_compile,
+            steps_per_execution=steps_per_execution,
+        )
         return model
 
     def _validation_batches(self, validation_data, holder, classes):
