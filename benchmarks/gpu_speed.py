@@ -25,6 +25,20 @@ device, so every step is counted. The goal: (b) ≤ 1.2 × (a) on JAX and torch.
     # one backend's child on a machine without the rest, then the table here:
     KERAS_BACKEND=torch python benchmarks/gpu_speed.py --child torch --profile > t.log
     python benchmarks/gpu_speed.py --results jax.log t.log
+
+Levers for the torch backend on CUDA (issue 16), all measured by one run::
+
+    python benchmarks/gpu_speed.py --torch-levers   # 5 torch children, minutes
+
+runs the torch child once per setting, each in its own process: the bf16
+baseline, float32 with TF32 matmuls/convolutions instead of the
+mixed_bfloat16 casts (``--precision float32``), channels_first (torch's own
+layout: no transpose around each convolution), both together, and both with
+``jit_compile=True`` (``torch.compile`` of the train step), with the
+hand-written PyTorch loop in the same precision beside each; it prints one
+table (and writes it into docs/benchmarks.md unless ``--no-write``). Nothing
+of this is on by default in keras_transfer: a lever becomes a default only
+once this table shows it helps.
 """
 
 from __future__ import annotations
@@ -164,8 +178,12 @@ def batch_assembly(cfg):
 # ---- PyTorch by hand -------------------------------------------------------------
 
 
-def torch_dann(cfg):
-    """ms per step of a hand-written PyTorch DANN loop (bf16 autocast)."""
+def torch_dann(cfg, precision="mixed_bfloat16"):
+    """ms per step of a hand-written PyTorch DANN loop.
+
+    ``precision``: ``"mixed_bfloat16"`` (bf16 autocast) or ``"float32"``
+    (float32 weights and activations; TF32 tensor cores when enabled).
+    """
     import numpy as np
     import torch
     from torch import nn
@@ -229,8 +247,10 @@ def torch_dann(cfg):
     ys = torch.from_numpy(ys).long().to(device)
     domain = torch.cat([torch.ones(b), torch.zeros(b)]).to(device)
 
+    autocast = precision == "mixed_bfloat16"
+
     def step(lam=1.0):
-        with torch.autocast(device, dtype=torch.bfloat16):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             f = features(x)
             logits = head(f[:b])
             d = disc(Reverse.apply(f, lam)).squeeze(1)
@@ -335,15 +355,40 @@ def torch_profile(cfg):
         print(events.table(sort_by="self_cpu_time_total", row_limit=25), flush=True)
 
 
-def child(backend, cfg, jit_modes, profile=False, data_format="channels_last"):
+def set_precision(backend, precision):
+    """The Keras dtype policy; for float32 on torch also TF32 matmuls/convs."""
     import keras
 
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    if precision == "float32":
+        keras.mixed_precision.set_global_policy("float32")
+        if backend == "torch":
+            import torch
+
+            # TF32: float32 storage, tensor-core matmuls and convolutions.
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.set_float32_matmul_precision("high")
+    else:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+
+def child(
+    backend,
+    cfg,
+    jit_modes,
+    profile=False,
+    data_format="channels_last",
+    precision="mixed_bfloat16",
+):
+    import keras
+
+    set_precision(backend, precision)
     keras.config.set_image_data_format(data_format)
     row = {
         "backend": backend,
         "device": device_name(backend),
         "data_format": data_format,
+        "precision": precision,
         "runs": [],
     }
 
@@ -352,7 +397,7 @@ def child(backend, cfg, jit_modes, profile=False, data_format="channels_last"):
 
     row["batch_assembly_ms"] = batch_assembly(cfg)
     if backend == "torch":
-        row["torch_by_hand"] = torch_dann(cfg)
+        row["torch_by_hand"] = torch_dann(cfg, precision)
         report()
     for jit in jit_modes:
         run = {"jit_compile": jit, "plain": plain_keras(cfg, jit)}
@@ -367,6 +412,20 @@ def child(backend, cfg, jit_modes, profile=False, data_format="channels_last"):
 # ---- driver ----------------------------------------------------------------------
 
 
+def torch_levers(smoke=False):
+    """Child arguments, one setting per child: what ``--torch-levers`` measures."""
+    first, f32 = ["--data-format", "channels_first"], ["--precision", "float32"]
+    levers = [
+        ["--data-format", "channels_last", "--precision", "mixed_bfloat16"],
+        ["--data-format", "channels_last", *f32],
+        [*first, "--precision", "mixed_bfloat16"],
+        [*first, *f32],
+    ]
+    if not smoke:  # torch.compile of a step takes minutes on a CPU
+        levers.append([*first, *f32, "--torch-jit"])
+    return levers
+
+
 def importable(backend):
     module = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}[backend]
     try:
@@ -376,11 +435,11 @@ def importable(backend):
         return False
 
 
-def run_backend(backend, args):
+def run_backend(backend, args, extra=()):
     env = {**os.environ, "KERAS_BACKEND": backend}
     if args.cpu_smoke:
         env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
-    cmd = [sys.executable, __file__, "--child", backend, *sys.argv[1:]]
+    cmd = [sys.executable, __file__, "--child", backend, *sys.argv[1:], *extra]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     print(out.stdout, end="", flush=True)
     row = last_result(out.stdout)
@@ -407,17 +466,19 @@ def markdown(rows, cfg, smoke):
     lines = [
         "| backend | device | jit_compile | plain Keras step (ms) | "
         'DomainAdaptiveClassifier("dann") step (ms) | ratio | goal ≤ 1.2× | '
-        "DomainBatches batch on the host (ms) |",
-        "|---|---|---|---|---|---|---|---|",
+        "DomainBatches batch on the host (ms) | DANN / PyTorch by hand |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    torch_by_hand = None
+    torch_by_hand = {}  # precision -> (device, ms), the first measured
     for row in rows:
         if "error" in row:
             lines.append(
                 f"| {row['backend']} | failed: {' '.join(row['error'])[-200:]} "
-                "| | | | | | |"
+                "| | | | | | | |"
             )
-        layout = f", {row['data_format']}" if "data_format" in row else ""
+        layout = "".join(
+            f", {row[key]}" for key in ("data_format", "precision") if key in row
+        )
         for run in row.get("runs", []):
             if "dann" not in run:
                 continue
@@ -427,22 +488,26 @@ def markdown(rows, cfg, smoke):
                 if row["backend"] == "tensorflow"
                 else ("yes" if ratio <= 1.2 else "no")
             )
+            by_hand = row.get("torch_by_hand")  # same process, same precision
+            vs_hand = f"{run['dann'] / by_hand:.2f}×" if by_hand else ""
             lines.append(
                 f"| {row['backend']} | {row['device']}{layout} "
                 f"| {run['jit_compile']} | "
                 f"{fmt(run['plain'])} | {fmt(run['dann'])} | {ratio:.2f}× | {goal} "
-                f"| {fmt(row['batch_assembly_ms'])} |"
+                f"| {fmt(row['batch_assembly_ms'])} | {vs_hand} |"
             )
-        torch_by_hand = row.get("torch_by_hand", torch_by_hand)
-    if torch_by_hand is not None:
-        device = next(r["device"] for r in rows if r["backend"] == "torch")
+        if "torch_by_hand" in row:
+            precision = row.get("precision", "mixed_bfloat16")
+            torch_by_hand.setdefault(precision, (row["device"], row["torch_by_hand"]))
+    for precision, (device, ms) in torch_by_hand.items():
         lines.append(
-            f"| PyTorch by hand (no Keras) | {device} | eager | | "
-            f"{fmt(torch_by_hand)} | | | device-resident |"
+            f"| PyTorch by hand (no Keras) | {device}, {precision} | eager | | "
+            f"{fmt(ms)} | | | device-resident | 1 |"
         )
     size = (
         f"{cfg['batch']} source + {cfg['batch']} target rows of 32×32×3 per step, "
-        f"widths {cfg['widths']}, bf16 mixed precision, median of "
+        f"widths {cfg['widths']}, bf16 mixed precision unless the row says "
+        "float32 (TF32 on torch+CUDA), median of "
         f"{cfg['epochs'] - 1} epochs × {cfg['steps']} steps after a warm-up epoch"
     )
     when = datetime.date.today().isoformat()
@@ -483,6 +548,18 @@ def main(argv=None):
         help="Keras image layout of the nets (torch's own convolutions are "
         "channels_first: channels_last costs a transpose around each one)",
     )
+    parser.add_argument(
+        "--precision",
+        choices=["mixed_bfloat16", "float32"],
+        default="mixed_bfloat16",
+        help="Keras dtype policy; float32 also turns on TF32 on torch",
+    )
+    parser.add_argument(
+        "--torch-levers",
+        action="store_true",
+        help="torch only: one child per lever (precision, layout, compiled "
+        "step), one table",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -503,6 +580,7 @@ def main(argv=None):
             jit_modes,
             profile=args.profile,
             data_format=args.data_format,
+            precision=args.precision,
         )
 
     rows = []
@@ -511,13 +589,16 @@ def main(argv=None):
             row = last_result(f.read())
         if row is not None:
             rows.append(row)
-    for backend in [] if args.results else args.backends:
+    runs = [(b, ()) for b in ([] if args.results else args.backends)]
+    if args.torch_levers and not args.results:
+        runs = [("torch", lever) for lever in torch_levers(args.cpu_smoke)]
+    for backend, extra in runs:
         if not importable(backend):
             print(f"{backend}: not importable, skipped", flush=True)
             continue
         start = time.perf_counter()
-        rows.append(run_backend(backend, args))
-        print(f"{backend}: {time.perf_counter() - start:.0f} s", flush=True)
+        rows.append(run_backend(backend, args, extra))
+        print(f"{backend} {' '.join(extra)}: {time.perf_counter() - start:.0f} s")
     text = markdown(rows, cfg, args.cpu_smoke)
     print(text)
     if not (args.cpu_smoke or args.no_write):
@@ -530,7 +611,17 @@ def main(argv=None):
             "bf16; see the script's docstring). Goal: the DANN step ≤ 1.2× the "
             "plain Keras step on JAX and torch.\n\n"
         )
-        print("wrote", write_section("gpu_speed", intro + text))
+        if args.torch_levers:
+            intro = (
+                "## GPU speed: torch-backend levers\n\n`python benchmarks/"
+                "gpu_speed.py --torch-levers`: the torch backend's step under "
+                "each setting (precision, image layout, compiled step), each in "
+                "its own process, beside hand-written PyTorch in the same "
+                "precision. Issue 16's floor: the DANN step within 2× of the "
+                "hand-written loop (aim 1.5×).\n\n"
+            )
+        section = "gpu_speed_torch_levers" if args.torch_levers else "gpu_speed"
+        print("wrote", write_section(section, intro + text))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ epoch is the median over epochs after the first (compilation excluded).
 
     python benchmarks/overhead.py      # all backends; writes docs/benchmarks.md
     python benchmarks/overhead.py --backends jax --epochs 4
+    python benchmarks/overhead.py --problems mlp    # the tiny MLP only
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def ours(strategy, Xs, ys, Xt, backbone, params, batch_size, epochs) -> float:
     return float(np.median(t.times[1:]))
 
 
-def worker(epochs: int) -> list[dict]:
+def worker(epochs: int, problems=("mlp", "cnn")) -> list[dict]:
     import numpy as np
 
     from keras_transfer.backend import limit_threads
@@ -78,6 +79,8 @@ def worker(epochs: int) -> list[dict]:
     rows = []
     rng = np.random.default_rng(0)
     for name, (n, shape, backbone, params, batch) in PROBLEMS.items():
+        if backbone not in problems:
+            continue
         Xs = rng.random((n, *shape), dtype=np.float32)
         ys = rng.integers(0, 10, n)
         Xt = rng.random((n, *shape), dtype=np.float32)
@@ -108,16 +111,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="jax,torch,tensorflow")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--problems", default="mlp,cnn", help="backbones to time: mlp, cnn or both"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print("RESULT" + json.dumps(worker(args.epochs)))
+        print("RESULT" + json.dumps(worker(args.epochs, args.problems.split(","))))
         return
     results = {}
     for backend in args.backends.split(","):
         env = {**os.environ, "KERAS_BACKEND": backend}
         out = subprocess.run(
-            [sys.executable, __file__, "--worker", "--epochs", str(args.epochs)],
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--epochs",
+                str(args.epochs),
+                "--problems",
+                args.problems,
+            ],
             env=env,
             capture_output=True,
             text=True,
@@ -165,7 +179,11 @@ def main(argv=None):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _report import write_section
 
-    print("wrote", write_section("overhead", "\n".join(lines)))
+    every = args.problems.split(",") == ["mlp", "cnn"]
+    if not every:  # a partial run keeps the full table and writes its own
+        lines[0] += f" ({args.problems} only)"
+    section = "overhead" if every else f"overhead-{args.problems}"
+    print("wrote", write_section(section, "\n".join(lines)))
 
 
 if __name__ == "__main__":

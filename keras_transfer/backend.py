@@ -1,7 +1,8 @@
 """The one module that asks which Keras backend is running.
 
 Everything else in keras_transfer is written with ``keras.ops`` only; the few
-things that genuinely differ per backend (thread pools) live here.
+things that genuinely differ per backend (thread pools, how many steps one
+compiled call may run) live here.
 """
 
 from __future__ import annotations
@@ -251,3 +252,56 @@ def scale_loss_for_replicas(loss):
     """
     replicas = num_replicas() if name() == "tensorflow" else 1
     return loss / replicas if replicas > 1 else loss
+
+
+#: The most training steps one compiled call runs (``steps_per_execution``).
+MAX_STEPS_PER_EXECUTION = 32
+
+_BATCH_HOOKS = (
+    "on_batch_begin",
+    "on_batch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+)
+
+
+def steps_per_execution(steps_per_epoch: int, callbacks=()) -> int:
+    """Training steps per compiled call for a fit of ``steps_per_epoch`` steps.
+
+    On TensorFlow a step of a small network costs far more in Python dispatch
+    (one ``tf.function`` call, a log dict per step) than in arithmetic; with
+    ``compile(steps_per_execution=k)`` one call runs ``k`` steps in a graph
+    loop, and JAX skips the per-step callback round trip. The steps and their
+    order are unchanged, so are the results. It stays 1 on torch (Keras's
+    torch trainer runs one step per call), under ``tf.distribute`` (Keras's
+    multi-step graph loop fails there on a generator-fed dataset) and when a
+    callback listens to batches (``on_train_batch_end`` and the like would
+    fire every ``k``-th step only).
+
+    Example:
+    >>> import keras
+    >>> from keras_transfer import backend
+    >>> class PerBatch(keras.callbacks.Callback):
+    ...     def on_train_batch_end(self, batch, logs=None):
+    ...         pass
+    >>> backend.steps_per_execution(100, [PerBatch()])
+    1
+    >>> k = backend.steps_per_execution(10)
+    >>> k == (1 if backend.name() == "torch" else 10)
+    True
+    """
+    backend_name = name()
+    if backend_name == "torch":
+        return 1
+    if backend_name == "tensorflow" and num_replicas() > 1:
+        return 1
+    import keras
+
+    base = keras.callbacks.Callback
+    for callback in callbacks or ():
+        for hook in _BATCH_HOOKS:
+            if getattr(type(callback), hook, None) is not getattr(base, hook):
+                return 1
+    return max(1, min(int(steps_per_epoch), MAX_STEPS_PER_EXECUTION))

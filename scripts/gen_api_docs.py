@@ -54,6 +54,7 @@ EXTRA_NAMES = {
         "distribution_scope",
         "num_replicas",
         "scale_loss_for_replicas",
+        "steps_per_execution",
     ],
     "keras_transfer.cli": ["main", "build_parser", "read_data"],
 }

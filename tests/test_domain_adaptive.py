@@ -227,6 +227,36 @@ def test_callbacks_and_early_stopping(small_moons):
     assert len(clf.history_["loss"]) < 10
 
 
+def test_steps_per_call_change_no_result(small_moons, monkeypatch):
+    """Several steps per compiled call (TF/JAX, arrays) fit exactly as one per
+    call: same steps, same order, same λ; a batch-level callback still sees
+    every step."""
+    from keras_transfer import backend
+
+    Xs, ys, Xt, _ = small_moons
+    params = dict(FAST, epochs=3)
+
+    class PerBatch(keras.callbacks.Callback):
+        steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+
+    fast = DomainAdaptiveClassifier(**params).fit((Xs, ys), Xt)
+    counter = PerBatch()
+    DomainAdaptiveClassifier(**params, callbacks=[counter]).fit((Xs, ys), Xt)
+    steps = 3 * -(-max(len(Xs), len(Xt)) // 32)
+    assert counter.steps == steps
+    assert float(keras.ops.convert_to_numpy(fast.model_.step_counter)) == steps
+    monkeypatch.setattr(backend, "steps_per_execution", lambda *a, **k: 1)
+    one = DomainAdaptiveClassifier(**params).fit((Xs, ys), Xt)
+    np.testing.assert_allclose(
+        fast.predict_proba(Xt), one.predict_proba(Xt), rtol=1e-5, atol=1e-6
+    )
+    for key in ("task_loss", "adaptation_loss", "lambda"):
+        np.testing.assert_allclose(fast.history_[key], one.history_[key], rtol=1e-5)
+
+
 @pytest.mark.parametrize("regularized", [False, True])
 def test_jit_compiled_fit_with_and_without_layer_losses(small_moons, regularized):
     """jit_compile=True (XLA on jax/TF, torch.compile on torch) trains, with

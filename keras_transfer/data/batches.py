@@ -122,6 +122,42 @@ class DomainBatches(keras.utils.PyDataset):
         self.target_order = (
             None if self.Xt is None else self._order(rng, self.Xt.shape[0])
         )
+        self._plan_epoch()
+
+    def _plan_epoch(self) -> None:
+        """Lay out every batch of the epoch at once, so a step only gathers rows.
+
+        Every batch holds ``half`` rows per domain (the orders are long enough),
+        so the sorted rows of all batches are one ``(n_batches, half)`` sort,
+        and the per-device layout is one column order shared by every batch.
+        """
+        used = self.n_batches * self.half
+        orders = [
+            (side, order)
+            for side, order in enumerate((self.source_order, self.target_order))
+            if order is not None
+        ]
+        rows = [
+            np.sort(o[:used].reshape(self.n_batches, self.half), 1) for _, o in orders
+        ]
+        if len(rows) == 1:  # one domain only
+            self._segments = [(orders[0][0], 0, self.half)]
+        else:
+            columns = np.arange(self.half)
+            layout = per_device([columns, columns], self.shards)
+            self._segments, start = [], 0
+            for side, cols in layout:
+                self._segments.append((side, start, start + len(cols)))
+                start += len(cols)
+            rows = [rows[side][:, cols] for side, cols in layout]
+        self._index = np.concatenate(rows, axis=1)  # (n_batches, rows per batch)
+        sides = ((self.ys, 1.0), (self.yt, 0.0))
+        self._labels = np.empty(self._index.shape, "int32")
+        self._is_source = np.empty(self._index.shape[1], "float32")
+        for side, lo, hi in self._segments:
+            labels, domain = sides[side]
+            self._labels[:, lo:hi] = labels[self._index[:, lo:hi]]
+            self._is_source[lo:hi] = domain
 
     def on_epoch_end(self):
         # Keras may call this after the next epoch's on_epoch_begin; when an
@@ -133,34 +169,16 @@ class DomainBatches(keras.utils.PyDataset):
         return self.n_batches
 
     def __getitem__(self, index):
-        x, y = self._batch(index)
-        return (x, y["label"]) if self.labels_only else (x, y)
-
-    def _batch(self, index):
-        lo, hi = index * self.half, (index + 1) * self.half
-        for X, labels, order, domain in (
-            (self.Xs, self.ys, self.source_order, 1.0),
-            (self.Xt, self.yt, self.target_order, 0.0),
-        ):
-            if X is not None and (self.Xs is None or self.Xt is None):
-                idx = np.sort(order[lo:hi])  # one domain only
-                return take_rows(X, idx), {
-                    "label": labels[idx],
-                    "is_source": np.full(len(idx), domain, "float32"),
-                }
-        s_idx = np.sort(self.source_order[lo:hi])
-        t_idx = np.sort(self.target_order[lo:hi])
-        sides = ((self.Xs, self.ys, 1.0), (self.Xt, self.yt, 0.0))
-        parts = []  # (rows, labels, index, is_source) in batch order
-        for side, idx in per_device([s_idx, t_idx], self.shards):
-            X, y, domain = sides[side]
-            parts.append((X, y, idx, domain))
-        x = stack_rows([(X, idx) for X, _, idx, _ in parts])
-        label = np.concatenate([y[idx] for _, y, idx, _ in parts])
-        is_source = np.concatenate(
-            [np.full(len(idx), domain, "float32") for *_, idx, domain in parts]
-        )
-        return x, {"label": label, "is_source": is_source}
+        index = range(self.n_batches)[index]  # IndexError past the end, like a list
+        idx = self._index[index]
+        sides = (self.Xs, self.Xt)
+        x = stack_rows([(sides[side], idx[lo:hi]) for side, lo, hi in self._segments])
+        if self.labels_only:
+            return x, self._labels[index].copy()
+        return x, {
+            "label": self._labels[index].copy(),
+            "is_source": self._is_source.copy(),
+        }
 
 
 def per_device(domains, shards: int) -> list:

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from keras_transfer import schedules
+from keras_transfer import backend, schedules
 from keras_transfer.backbones import build_backbone
 from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
 from keras_transfer.data.steps import IndexedSteps
@@ -93,7 +93,10 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             (default): the recipe's (1e-3 for every built-in strategy).
         random_state: seed (int) for reproducible fits, or None.
         verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 per epoch).
-        callbacks: Keras callbacks passed to ``fit``.
+        callbacks: Keras callbacks passed to ``fit``. With arrays on
+            TensorFlow and JAX one compiled call runs several steps
+            (``backend.steps_per_execution``) unless a callback has
+            batch-level hooks, which then see every step.
         jit_compile: passed to ``model.compile`` (``"auto"``, True, False);
             False skips XLA compilation, which is faster for tiny data.
         distribution: data-parallel training over several devices: None
@@ -356,6 +359,9 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             strategy,
             settings,
             total_steps=self.epochs * len(batches),
+            steps_per_execution=backend.steps_per_execution(
+                len(batches), self.callbacks
+            ),
         )
         val = self._validation_batches(validation_data, holder, classes)
         strategy.before_fit(
@@ -546,9 +552,20 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         )
 
     def _new_model(
-        self, input_shape, n_classes, strategy, settings, total_steps
+        self,
+        input_shape,
+        n_classes,
+        strategy,
+        settings,
+        total_steps,
+        steps_per_execution=1,
     ) -> AdaptationModel:
-        """A built and compiled AdaptationModel whose λ schedule spans total_steps."""
+        """A built and compiled AdaptationModel whose λ schedule spans total_steps.
+
+        ``steps_per_execution`` > 1 (arrays only: ``backend.steps_per_execution``)
+        runs several steps per compiled call; streams keep one, so that a
+        stream's error surfaces at the step that raised it.
+        """
         backbone = self.backbone
         if isinstance(backbone, str) and backbone == "auto":
             backbone = "cnn" if len(input_shape) == 3 else "mlp"
@@ -570,7 +587,11 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         optimizer = self._make_optimizer(
             settings["optimizer"], settings["learning_rate"]
         )
-        model.compile(optimizer=optimizer, jit_compile=self.jit_compile)
+        model.compile(
+            optimizer=optimizer,
+            jit_compile=self.jit_compile,
+            steps_per_execution=steps_per_execution,
+        )
         return model
 
     def _warn_if_collapsed(self, strategy, ys_enc, target_X):
