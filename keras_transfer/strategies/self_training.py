@@ -126,10 +126,11 @@ class SelfTraining(Strategy):
         if self.align is not None and not self.align.built:
             self.align.build(features_shape, logits_shape)
 
-    def adapt_features(self, features, training=False):
+    def adapt_features(self, features, training=False, x=None):
         if self.align is None:
             return features
-        return self.align.adapt_features(features, training=training)
+        extra = {"x": x} if self.align.needs_inputs else {}
+        return self.align.adapt_features(features, training=training, **extra)
 
     def before_fit(self, model, source_batches, epochs, verbose=0):
         self._holder.model = model
