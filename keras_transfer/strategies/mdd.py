@@ -6,7 +6,10 @@ import keras
 from keras import ops
 
 from keras_transfer.layers import GradientReversal
-from keras_transfer.losses import batch_spectral_penalty, margin_disparity_discrepancy
+from keras_transfer.losses import (
+    domain_spectral_penalty,
+    margin_disparity_discrepancy,
+)
 from keras_transfer.strategies.base import Strategy, register_strategy
 
 
@@ -14,14 +17,6 @@ def classifier_head(units, num_classes: int, name: str) -> keras.Sequential:
     """An MLP head ending in ``num_classes`` logits (``units=()``: linear)."""
     layers = [keras.layers.Dense(u, activation="relu") for u in units]
     return keras.Sequential([*layers, keras.layers.Dense(num_classes)], name=name)
-
-
-def spectral_penalty(features, is_source, k: int = 1):
-    """BSP on the source rows plus BSP on the target rows of a mixed batch."""
-    features = ops.cast(features, "float32")
-    return batch_spectral_penalty(features, is_source, k) + batch_spectral_penalty(
-        features, 1.0 - is_source, k
-    )
 
 
 @register_strategy("mdd")
@@ -93,8 +88,9 @@ class MDD(Strategy):
             self.margin,
         )
         if self.bsp:
-            loss = loss + self.bsp * spectral_penalty(
-                batch["features"], batch["is_source"]
+            features = ops.cast(batch["features"], "float32")
+            loss = loss + self.bsp * domain_spectral_penalty(
+                features, batch["is_source"]
             )
         return loss
 
