@@ -165,3 +165,21 @@ def test_batch_spectral_penalty_matches_svd():
     mask = np.r_[np.ones(16), np.zeros(16)].astype("float32")
     top_half = np.linalg.svd(x[:16], compute_uv=False)[0] ** 2
     assert float(batch_spectral_penalty(x, mask)) == pytest.approx(top_half, rel=1e-3)
+
+
+def test_new_strategies_in_grid_search():
+    """Packed fit, clone and set_params through GridSearchCV (one epoch each)."""
+    from sklearn.model_selection import GridSearchCV
+
+    Xs, ys, Xt, _ = make_rotated_moons(64, 64, random_state=0)
+    X = np.concatenate([Xs, Xt])
+    y = np.concatenate([ys, np.full(len(Xt), -1)])
+    train, test = np.r_[0:48, 64:112], np.r_[48:64, 112:128]
+    search = GridSearchCV(
+        DomainAdaptiveClassifier(epochs=1, batch_size=16, random_state=0),
+        {"strategy": ["mdd", "mcd", "self_training"]},
+        cv=[(train, test)],
+        refit=False,
+        error_score="raise",
+    ).fit(X, y)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))

@@ -14,28 +14,29 @@ from .entropy import entropy, entropy_weights, prediction_entropy
 from .mcc import mcc
 from .mmd import gaussian_kernel_matrix, linear_mmd, mmd, pairwise_squared_distances
 from .pseudo_label import aligned_probabilities, pseudo_label_loss
-from .spectral import batch_spectral_penalty
+from .spectral import batch_spectral_penalty, domain_spectral_penalty
 from .wasserstein import wasserstein_critic_terms
 
 __all__ = [
     "aligned_probabilities",
-    "pseudo_label_loss",
     "batch_spectral_penalty",
-    "classifier_discrepancy",
-    "margin_disparity_discrepancy",
     "binary_cross_entropy_with_logits",
+    "classifier_discrepancy",
     "coral",
     "distillation_loss",
     "domain_adversarial_loss",
+    "domain_spectral_penalty",
     "entropy",
     "entropy_weights",
     "gaussian_kernel_matrix",
     "linear_mmd",
+    "margin_disparity_discrepancy",
     "mcc",
     "mmd",
     "multilinear_map",
     "pairwise_squared_distances",
     "prediction_entropy",
+    "pseudo_label_loss",
     "randomized_multilinear_map",
     "wasserstein_critic_terms",
     "weighted_covariance",

@@ -56,3 +56,20 @@ def batch_spectral_penalty(
         total = total + value
         held = held - ops.stop_gradient(value) * ops.outer(v, v)
     return total
+
+
+def domain_spectral_penalty(features: Tensor, is_source: Tensor, k: int = 1) -> Tensor:
+    """BSP of a mixed batch: the source rows' penalty plus the target rows'.
+
+    ``is_source`` is 1.0 for source rows and 0.0 for target rows; this is the
+    term an adversarial strategy adds as ``bsp · domain_spectral_penalty``.
+
+    Example:
+        >>> import numpy as np
+        >>> f = np.array([[3.0, 0.0], [0.0, 1.0]], "float32")
+        >>> round(float(domain_spectral_penalty(f, np.array([1.0, 0.0]))), 3)
+        10.0
+    """
+    x = as_float(features)
+    src = row_weights(x, is_source)
+    return batch_spectral_penalty(x, src, k) + batch_spectral_penalty(x, 1.0 - src, k)

@@ -6,9 +6,9 @@ import keras
 from keras import ops
 
 from keras_transfer.layers import GradientReversal
-from keras_transfer.losses import classifier_discrepancy
+from keras_transfer.losses import classifier_discrepancy, domain_spectral_penalty
 from keras_transfer.strategies.base import Strategy, register_strategy
-from keras_transfer.strategies.mdd import classifier_head, spectral_penalty
+from keras_transfer.strategies.mdd import classifier_head
 
 
 @register_strategy("mcd")
@@ -99,8 +99,9 @@ class MCD(Strategy):
         )
         loss = heads_ce - discrepancy
         if self.bsp:
-            loss = loss + self.bsp * spectral_penalty(
-                batch["features"], batch["is_source"]
+            features = ops.cast(batch["features"], "float32")
+            loss = loss + self.bsp * domain_spectral_penalty(
+                features, batch["is_source"]
             )
         return loss
 
