@@ -8,6 +8,7 @@ from keras import ops
 from keras_transfer.layers import GradientReversal
 from keras_transfer.losses import (
     domain_adversarial_loss,
+    domain_spectral_penalty,
     entropy_weights,
     multilinear_map,
     randomized_multilinear_map,
@@ -37,6 +38,8 @@ class CDAN(Strategy):
     Args:
         units: hidden units of the discriminator.
         dropout: dropout rate after each hidden layer of the discriminator.
+        bsp: weight of Batch Spectral Penalization on the features (Chen et
+            al., ICML 2019; 1e-4 in the paper), 0 to leave it off.
         max_dim: largest ``d·k`` for which the exact map is used.
         random_dim: output size of the randomized map.
         seed: seed of the random matrices.
@@ -69,6 +72,7 @@ class CDAN(Strategy):
         self,
         units=(1024, 1024),
         dropout: float = 0.5,
+        bsp: float = 0.0,
         max_dim: int = 4096,
         random_dim: int = 1024,
         seed: int = 0,
@@ -79,6 +83,9 @@ class CDAN(Strategy):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
         self.units = tuple(int(u) for u in units)
         self.dropout = float(dropout)
+        if float(bsp) < 0:
+            raise ValueError(f"bsp must be >= 0, got {bsp!r}.")
+        self.bsp = float(bsp)
         self.max_dim = int(max_dim)
         self.random_dim = int(random_dim)
         self.seed = int(seed)
@@ -134,13 +141,18 @@ class CDAN(Strategy):
             weight = ws / ops.maximum(ops.sum(ws), 1e-7) + wt / ops.maximum(
                 ops.sum(wt), 1e-7
             )
-        return domain_adversarial_loss(logits, is_source, sample_weight=weight)
+        loss = domain_adversarial_loss(logits, is_source, sample_weight=weight)
+        if self.bsp:
+            features = ops.cast(batch["features"], "float32")
+            loss = loss + self.bsp * domain_spectral_penalty(features, is_source)
+        return loss
 
     def get_config(self):
         return {
             **super().get_config(),
             "units": list(self.units),
             "dropout": self.dropout,
+            "bsp": self.bsp,
             "max_dim": self.max_dim,
             "random_dim": self.random_dim,
             "seed": self.seed,
