@@ -13,8 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from keras_transfer.data.memmap import iter_chunks, read_rows
-
-MASK = -1  # label of unlabelled rows in the packed form (skada's convention)
+from keras_transfer.data.packing import MASK, is_masked  # noqa: F401 (re-exported)
 
 
 def check_X(estimator, X, *, reset: bool, what: str = "X", keep_memmap: bool = False):
@@ -113,32 +112,6 @@ def as_image_batch(X):
     if not sp.issparse(X) and X.ndim == 3:
         return X[..., None]
     return X
-
-
-def is_masked(y):
-    """Rows whose label marks them unlabelled: -1, or None/NaN in object arrays."""
-    y = np.asarray(y)
-    if y.dtype.kind in "iu":
-        return y == MASK
-    if y.dtype.kind == "f":
-        return y == MASK
-    if y.dtype.kind == "b":
-        return np.zeros(y.shape, bool)
-    if y.dtype.kind == "O":
-        return np.array(
-            [
-                v is None
-                or (isinstance(v, float) and np.isnan(v))
-                or (
-                    isinstance(v, numbers.Integral)
-                    and not isinstance(v, bool)
-                    and v == MASK
-                )
-                for v in y
-            ],
-            dtype=bool,
-        )
-    return np.zeros(y.shape, bool)
 
 
 def check_labels(y, n_rows: int, what: str):

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from keras_transfer import schedules
 from keras_transfer.backbones import build_backbone
 from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
+from keras_transfer.data.packing import unpack_domains
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_classes,
@@ -171,23 +172,9 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             X = sp.csr_matrix(X)  # any sparse format, rows selectable
         elif not hasattr(X, "iloc"):
             X = np.asarray(X)
-        n = X.shape[0]
-        y = check_labels(y, n, "y")
-        masked = is_masked(y)
-        if sample_domain is None:
-            is_target = masked
-        else:
-            sample_domain = np.asarray(sample_domain)
-            if sample_domain.shape != (n,) or np.any(sample_domain == 0):
-                raise ValueError(
-                    "sample_domain must hold one non-zero integer per row: > 0 for "
-                    "source rows, < 0 for target rows."
-                )
-            is_target = sample_domain < 0
-        src, tgt = np.flatnonzero(~is_target), np.flatnonzero(is_target)
-        take = (lambda A, i: A.iloc[i]) if hasattr(X, "iloc") else (lambda A, i: A[i])
-        Xs, Xt = take(X, src), take(X, tgt)
-        return Xs, y[src], (Xt if len(tgt) else None), (y[tgt] if len(tgt) else None)
+        y = check_labels(y, X.shape[0], "y")
+        Xs, ys, Xt, yt = unpack_domains(X, y, sample_domain)
+        return (Xs, ys, Xt, yt) if len(yt) else (Xs, ys, None, None)
 
     # ---- fit ----------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from keras_transfer.strategies import (
     available_strategies,
     get_strategy,
     strategy_class,
+    transfers_source,
 )
 
 DEFAULT_OPTIMIZER = "adam"
@@ -413,14 +414,11 @@ class TransferClassifier(BaseTransferEstimator):
         else:
             if X is None or y is None:
                 raise ValueError(
-                    "fit(X, y) needs the target task's features and labels."
+                    f"{type(self).__name__} requires y to be passed, but the target "
+                    "y is None: fit(X, y) needs the target task's features and "
+                    "labels."
                 )
             Xt, yt, source = X, y, self.source_model
-        if source is None:
-            raise ValueError(
-                "No source: pass source_model= (a keras.Model, a .keras/.h5 path or "
-                "(Xs, ys)) to the constructor, or call fit(source=..., target=...)."
-            )
         return source, Xt, yt
 
     @staticmethod
@@ -662,14 +660,15 @@ class TransferClassifier(BaseTransferEstimator):
             self
         """
         method = self._check_params()
+        packed = source is None and target is None
         source, Xt, yt = self._split_inputs(X, y, source, target)
         Xt, holder = check_X(self, Xt, reset=True, what="target X")
-        yt = check_labels(yt, Xt.shape[0], "target labels")
+        yt = check_labels(yt, Xt.shape[0], "y" if packed else "target labels")
         classes = encode_labels(yt)
         if len(classes) < 2:
             raise ValueError(
-                f"Only one target class ({classes[0]!r}); a classifier needs at "
-                "least two."
+                f"Only one class ({classes[0]!r}) in the target labels; a "
+                "classifier needs at least two."
             )
         yt_enc = encode(yt, classes, np.zeros(len(yt), bool))
         seed = self._seed()
@@ -698,6 +697,20 @@ class TransferClassifier(BaseTransferEstimator):
                 Xs_train, ys_train, len(source_classes), seed
             )
             source_model = src
+        elif source is None:
+            # No source: a plain classifier trained from scratch (nothing is
+            # transferred, so no layer is frozen).
+            if transfers_source(strategy_class(method.strategy)):
+                raise ValueError(
+                    f"No source: strategy={self.strategy!r} needs a source model. "
+                    "Pass source_model= (a keras.Model, a .keras/.h5 path or "
+                    "(Xs, ys)) to the constructor, or call fit(source=..., "
+                    "target=...)."
+                )
+            method = Method(gradual=method.gradual)
+            src = self._build_source_network(as_image_batch(Xt).shape[1:], 2)
+            Xt = as_image_batch(Xt)
+            inherited = source_history = source_model = source_classes = None
         else:
             if not (isinstance(source, keras.Model) or _is_path(source)):
                 raise TypeError(
