@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
 from keras_transfer import TransferClassifier
-from keras_transfer.estimators.transfer import METHODS, keeps_source
+from keras_transfer.estimators._methods import METHODS, keeps_source
 from keras_transfer.models import AdaptationModel
 
 STRATEGIES = list(METHODS)
