@@ -15,7 +15,7 @@ from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from keras_transfer import backend
-from keras_transfer.data import InputBatches
+from keras_transfer.data import DomainBatches, EpochSync, InputBatches
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_non_negative,
@@ -81,6 +81,55 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         raise TypeError(
             f"optimizer must be a name or a keras.optimizers.Optimizer, got {opt!r}."
         )
+
+    # ---- training -----------------------------------------------------------------
+
+    def _train(
+        self,
+        model,
+        data,
+        *,
+        source_batches=None,
+        target_X=None,
+        validation=None,
+        callbacks=(),
+        steps: int | None = None,
+    ):
+        """The one training path of both estimators: the strategy's
+        ``before_fit``, Keras's ``model.fit``, the strategy's ``after_fit``.
+
+        ``data`` is a :class:`~keras_transfer.data.DomainBatches` (arrays and
+        memmaps: epoch-seeded order, kept in step by ``EpochSync``) or a
+        :class:`~keras_transfer.data.StreamBatches` (streams, ``steps`` per
+        epoch; what a stream raised is re-raised unwrapped). Returns Keras's
+        ``History``.
+        """
+        callbacks = list(callbacks)
+        arrays = isinstance(data, DomainBatches)
+        if arrays:
+            callbacks.append(EpochSync(data))
+        try:
+            model.strategy.before_fit(
+                model, source_batches, self.epochs, verbose=self.verbose
+            )
+            history = model.fit(
+                data if arrays else iter(data),
+                epochs=self.epochs,
+                steps_per_epoch=None if arrays else steps,
+                # DomainBatches shuffles rows as a function of the epoch;
+                # streams come shuffled.
+                shuffle=False,
+                verbose=self.verbose,
+                callbacks=callbacks,
+                validation_data=validation,
+            )
+        except Exception:
+            error = getattr(data, "error", None)
+            if error is not None:  # what the stream raised, unwrapped
+                raise error from None
+            raise
+        model.strategy.after_fit(model, target_X)
+        return history
 
     # ---- fitted state ------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from keras_transfer import schedules
 from keras_transfer.backbones import build_backbone
-from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
+from keras_transfer.data import DomainBatches, StreamBatches, is_stream
 from keras_transfer.data.packing import unpack_domains
 from keras_transfer.estimators._validation import (
     as_image_batch,
@@ -306,21 +306,16 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             total_steps=self.epochs * len(batches),
         )
         val = self._validation_batches(validation_data, holder, classes)
-        strategy.before_fit(
+        history = self._train(
             model,
-            DomainBatches(Xs, ys_enc, None, None, self.batch_size, seed=seed),
-            self.epochs,
-            verbose=self.verbose,
-        )
-        history = model.fit(
             batches,
-            epochs=self.epochs,
-            verbose=self.verbose,
-            callbacks=[*(self.callbacks or []), EpochSync(batches)],
-            shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
-            validation_data=val,
+            source_batches=DomainBatches(
+                Xs, ys_enc, None, None, self.batch_size, seed=seed
+            ),
+            target_X=target_X,
+            validation=val,
+            callbacks=self.callbacks or [],
         )
-        strategy.after_fit(model, target_X)
         return self._commit(
             holder,
             classes_=classes,
@@ -451,24 +446,15 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             total_steps=self.epochs * steps,
         )
         val = self._validation_batches(validation_data, holder, classes)
-        try:
-            strategy.before_fit(
-                model, batches.source_batches(steps), self.epochs, verbose=self.verbose
-            )
-            history = model.fit(
-                iter(batches),
-                epochs=self.epochs,
-                steps_per_epoch=steps,
-                shuffle=False,  # streams come shuffled; arrays shuffle themselves
-                verbose=self.verbose,
-                callbacks=list(self.callbacks or []),
-                validation_data=val,
-            )
-        except Exception:
-            if batches.error is not None:  # what the stream raised, unwrapped
-                raise batches.error from None
-            raise
-        strategy.after_fit(model, target_X)
+        history = self._train(
+            model,
+            batches,
+            source_batches=batches.source_batches(steps),
+            target_X=target_X,
+            validation=val,
+            callbacks=self.callbacks or [],
+            steps=steps,
+        )
         return self._commit(
             holder,
             classes_=classes,

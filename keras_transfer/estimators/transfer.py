@@ -548,13 +548,11 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         )
         model.set_total_steps(self.epochs * len(batches))
         val = self._validation_batches(validation_data, holder, classes, src)
-        history = model.fit(
+        history = self._train(
+            model,
             batches,
-            epochs=self.epochs,
-            verbose=self.verbose,
-            callbacks=[*(self.callbacks or []), *extra_callbacks, EpochSync(batches)],
-            shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
-            validation_data=val,
+            validation=val,
+            callbacks=[*(self.callbacks or []), *extra_callbacks],
         )
         if isinstance(optimizer, _LRMultiplierMixin):
             # The grouped optimizer is a training device; keep a plain one so
