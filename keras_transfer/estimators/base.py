@@ -26,6 +26,36 @@ from keras_transfer.estimators._validation import (
 FITTED_ATTRS = ("n_features_in_", "feature_names_in_")
 
 
+def make_optimizer(opt, learning_rate=None, *, none_ok: bool = False):
+    """A fresh Keras optimizer: from a name (at ``learning_rate``), or a copy of
+    an instance (``learning_rate``, when given, replaces its rate).
+
+    Example:
+    >>> from keras_transfer.estimators.base import make_optimizer
+    >>> type(make_optimizer("sgd", 0.1)).__name__
+    'SGD'
+    """
+    if isinstance(opt, str):
+        try:
+            return keras.optimizers.get(
+                {"class_name": opt, "config": {"learning_rate": learning_rate}}
+            )
+        except ValueError:
+            raise ValueError(
+                f"Unknown optimizer {opt!r}; use a Keras optimizer name such as "
+                "'adam' or 'sgd', or a keras.optimizers.Optimizer."
+            ) from None
+    if isinstance(opt, keras.optimizers.Optimizer):
+        config = opt.get_config()
+        if learning_rate is not None:
+            config["learning_rate"] = float(learning_rate)
+        return type(opt).from_config(config)
+    raise TypeError(
+        f"optimizer must be {'None, ' if none_ok else ''}a name or a "
+        f"keras.optimizers.Optimizer, got {opt!r}."
+    )
+
+
 def distributed(fit):
     """Run ``fit`` in the scope of the estimator's ``distribution`` parameter."""
 
@@ -65,22 +95,10 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         return seed
 
     def _make_optimizer(self):
+        """A fresh optimizer: ``optimizer`` by name at ``learning_rate``, or a
+        copy of an optimizer instance (with its own learning rate)."""
         opt = self.optimizer
-        if isinstance(opt, str):
-            try:
-                return keras.optimizers.get(
-                    {"class_name": opt, "config": {"learning_rate": self.learning_rate}}
-                )
-            except ValueError:
-                raise ValueError(
-                    f"Unknown optimizer {opt!r}; use a Keras optimizer name such as "
-                    "'adam' or 'sgd', or a keras.optimizers.Optimizer."
-                ) from None
-        if isinstance(opt, keras.optimizers.Optimizer):
-            return opt.__class__.from_config(opt.get_config())
-        raise TypeError(
-            f"optimizer must be a name or a keras.optimizers.Optimizer, got {opt!r}."
-        )
+        return make_optimizer(opt, self.learning_rate if isinstance(opt, str) else None)
 
     # ---- training -----------------------------------------------------------------
 

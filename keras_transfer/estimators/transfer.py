@@ -23,7 +23,7 @@ from keras_transfer.estimators._validation import (
     encode,
     encode_labels,
 )
-from keras_transfer.estimators.base import BaseTransferEstimator
+from keras_transfer.estimators.base import BaseTransferEstimator, make_optimizer
 from keras_transfer.freezing import (
     GradualUnfreezing,
     _LRMultiplierMixin,
@@ -243,26 +243,10 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
                     config["learning_rate"] = float(lr)
                 return inherited["class"].from_config(config)
             opt = DEFAULT_OPTIMIZER
-        lr = DEFAULT_LEARNING_RATE if lr is None else float(lr)
         if isinstance(opt, str):
-            try:
-                return keras.optimizers.get(
-                    {"class_name": opt, "config": {"learning_rate": lr}}
-                )
-            except ValueError:
-                raise ValueError(
-                    f"Unknown optimizer {opt!r}; use a Keras optimizer name such as "
-                    "'adam' or 'sgd', or a keras.optimizers.Optimizer."
-                ) from None
-        if isinstance(opt, keras.optimizers.Optimizer):
-            config = opt.get_config()
-            if self.learning_rate is not None:
-                config["learning_rate"] = float(self.learning_rate)
-            return type(opt).from_config(config)
-        raise TypeError(
-            "optimizer must be None, a name or a keras.optimizers.Optimizer, "
-            f"got {opt!r}."
-        )
+            lr = DEFAULT_LEARNING_RATE if lr is None else float(lr)
+            return make_optimizer(opt, lr)
+        return make_optimizer(opt, self.learning_rate, none_ok=True)
 
     # ---- inputs ----------------------------------------------------------------
 
