@@ -23,7 +23,11 @@ from keras_transfer.estimators._validation import (
     encode,
     encode_labels,
 )
-from keras_transfer.estimators.base import BaseTransferEstimator, make_optimizer
+from keras_transfer.estimators.base import (
+    BaseTransferEstimator,
+    distributed,
+    make_optimizer,
+)
 from keras_transfer.freezing import (
     GradualUnfreezing,
     _LRMultiplierMixin,
@@ -136,6 +140,10 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         random_state: seed (int) or None.
         verbose: Keras verbosity.
         callbacks: Keras callbacks of the target training.
+        distribution: data-parallel training (pretraining and target
+            training), as in ``DomainAdaptiveClassifier``: None, ``"data_parallel"``
+            or a ``keras.distribution.Distribution`` / ``tf.distribute.Strategy``.
+            Not on torch. See ``docs/distributed.md``.
 
     Fitted attributes: ``classes_``, ``model_`` (a
     :class:`~keras_transfer.models.AdaptationModel`), ``history_``,
@@ -182,6 +190,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         random_state=None,
         verbose=0,
         callbacks=None,
+        distribution=None,
     ):
         self.strategy = strategy
         self.source_model = source_model
@@ -203,6 +212,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.distribution = distribution
 
     # ---- parameters ------------------------------------------------------------
 
@@ -394,6 +404,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
 
     # ---- fit -----------------------------------------------------------------------
 
+    @distributed
     def fit(
         self,
         X=None,
