@@ -18,8 +18,6 @@ from keras_transfer import backend
 from keras_transfer.data import DomainBatches, EpochSync, InputBatches
 from keras_transfer.estimators._validation import (
     as_image_batch,
-    check_non_negative,
-    check_positive_int,
     check_X,
 )
 
@@ -76,13 +74,6 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
     """
 
     # ---- parameters ------------------------------------------------------------
-
-    def _check_common_params(self):
-        check_positive_int(self.epochs, "epochs")
-        check_positive_int(self.batch_size, "batch_size")
-        check_non_negative(self.learning_rate, "learning_rate")
-        if self.learning_rate == 0:
-            raise ValueError("learning_rate must be > 0.")
 
     def _seed(self):
         """An int seed (or None) from random_state; seeds Keras when set."""

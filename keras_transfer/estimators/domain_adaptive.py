@@ -16,13 +16,16 @@ from keras_transfer.estimators._validation import (
     as_image_batch,
     check_classes,
     check_labels,
-    check_non_negative,
+    check_params,
     check_positive_int,
     check_same_shape,
     check_X,
+    dict_or_none,
     encode,
     encode_labels,
     is_masked,
+    non_negative,
+    positive_int,
 )
 from keras_transfer.estimators.base import BaseTransferEstimator, distributed
 from keras_transfer.models import AdaptationModel
@@ -178,9 +181,17 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
 
     # ---- fit ----------------------------------------------------------------------
 
+    #: the parameter table: name -> constraint, checked at the top of fit
+    PARAMETERS = {
+        "epochs": positive_int(),
+        "batch_size": positive_int(),
+        "learning_rate": non_negative(positive=True),
+        "adaptation_weight": non_negative(),
+        "strategy_params": dict_or_none,
+    }
+
     def _check_params(self):
-        self._check_common_params()
-        check_non_negative(self.adaptation_weight, "adaptation_weight")
+        check_params(self, self.PARAMETERS)
         if isinstance(self.strategy, str) and transfers_source(
             strategy_class(self.strategy)
         ):

@@ -17,11 +17,13 @@ from keras_transfer.estimators._source import (
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
-    check_non_negative,
-    check_positive_int,
+    check_params,
     check_X,
+    dict_or_none,
     encode,
     encode_labels,
+    non_negative,
+    positive_int,
 )
 from keras_transfer.estimators.base import (
     BaseTransferEstimator,
@@ -216,27 +218,22 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
 
     # ---- parameters ------------------------------------------------------------
 
+    #: the parameter table: name -> constraint, checked at the top of fit
+    PARAMETERS = {
+        "epochs": positive_int(),
+        "batch_size": positive_int(),
+        "pretrain_epochs": positive_int(minimum=0),
+        "steps_per_epoch": positive_int(optional=True),
+        "adaptation_weight": non_negative(),
+        "backbone_lr_multiplier": non_negative(),
+        "learning_rate": non_negative(positive=True, optional=True),
+        "source_holdout": non_negative(below=1),
+        "strategy_params": dict_or_none,
+    }
+
     def _check_params(self) -> Method:
         method = method_of(self.strategy)
-        check_positive_int(self.epochs, "epochs")
-        check_positive_int(self.batch_size, "batch_size")
-        check_positive_int(self.pretrain_epochs, "pretrain_epochs", minimum=0)
-        if self.steps_per_epoch is not None:
-            check_positive_int(self.steps_per_epoch, "steps_per_epoch")
-        check_non_negative(self.adaptation_weight, "adaptation_weight")
-        check_non_negative(self.backbone_lr_multiplier, "backbone_lr_multiplier")
-        if self.learning_rate is not None:
-            check_non_negative(self.learning_rate, "learning_rate")
-            if self.learning_rate == 0:
-                raise ValueError("learning_rate must be > 0 (or None).")
-        check_non_negative(self.source_holdout, "source_holdout")
-        if self.source_holdout >= 1:
-            raise ValueError("source_holdout must be a fraction in [0, 1).")
-        if not isinstance(self.strategy_params, (dict, type(None))):
-            raise TypeError(
-                "strategy_params must be a dict of the strategy's keyword "
-                f"arguments, got {type(self.strategy_params).__name__}."
-            )
+        check_params(self, self.PARAMETERS)
         get_strategy(method.strategy, **(self.strategy_params or {}))  # checks them
         return method
 
