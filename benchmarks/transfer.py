@@ -48,7 +48,7 @@ from keras_transfer.datasets import (  # noqa: E402
     load_usps,
     resize_images,
 )
-from keras_transfer.estimators.transfer import (  # noqa: E402
+from keras_transfer.estimators._methods import (  # noqa: E402
     METHODS as TRANSFER_STRATEGIES,
 )
 

@@ -252,3 +252,48 @@ def test_streamed_steps_are_laid_out_per_device():
     assert StreamBatches(source, np.ones((8, 1)), batch_size=4).shards == 1
     with pytest.raises(ValueError, match="fewer than the 8 devices"):
         StreamBatches(source, np.ones((8, 1)), batch_size=4, shards=8).step()
+
+
+TRANSFER_BODY = """
+    import json
+    import keras
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from keras_transfer import TransferClassifier, backend
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype("float32")
+    src, tgt = np.flatnonzero(y < 5)[:256], np.flatnonzero(y >= 5)[:192]
+    report = {"replicas_seen": []}
+    probe = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: report["replicas_seen"].append(
+            backend.num_replicas()
+        )
+    )
+    for strategy in ("fine_tune", "joint"):
+        p = {}
+        for distribution in (None, "data_parallel"):
+            clf = TransferClassifier(
+                strategy, backbone="mlp", backbone_params={"units": (16,)},
+                pretrain_epochs=2, epochs=2, batch_size=32, random_state=0,
+                distribution=distribution, callbacks=[probe],
+            )
+            clf.fit(source=(X[src], y[src]), target=(X[tgt], y[tgt]))
+            p[distribution] = clf.predict_proba(X[tgt])
+        report[strategy] = float(np.abs(p[None] - p["data_parallel"]).max())
+    print("REPORT" + json.dumps(report))
+"""
+
+
+@pytest.mark.skipif(
+    BACKEND != "jax",
+    reason="one global program on JAX: exact; tf.distribute is checked for "
+    "DomainAdaptiveClassifier above (the same training path)",
+)
+def test_transfer_classifier_data_parallel_matches_single_device():
+    """TransferClassifier trains on the same path (DomainBatches laid out per
+    device, AdaptationModel): pretraining and target training on 2 devices
+    give the single-device model."""
+    report = run_two_devices(body=TRANSFER_BODY)
+    assert report["replicas_seen"] == [1, 2, 1, 2], report
+    assert report["fine_tune"] < ATOL and report["joint"] < ATOL, report

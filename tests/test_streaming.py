@@ -1,7 +1,5 @@
 """Streamed input: generators, PyDataset, tf.data and memmaps, mixed per batch."""
 
-import doctest
-import importlib
 import os
 import sys
 
@@ -351,12 +349,3 @@ def test_temp_files_are_not_left_open(tmp_path):
         read_rows(X, [1, 3])
     after = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
     assert after <= before
-
-
-@pytest.mark.parametrize("name", ["streams", "memmap", "batches"])
-def test_docstring_examples(name, tmp_path, monkeypatch):
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # read_rows's example writes a file
-    monkeypatch.setattr("tempfile.tempdir", None)
-    module = importlib.import_module(f"keras_transfer.data.{name}")
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
 from keras_transfer import TransferClassifier
-from keras_transfer.estimators.transfer import METHODS, keeps_source
+from keras_transfer.estimators._methods import METHODS, keeps_source
 from keras_transfer.models import AdaptationModel
 
 STRATEGIES = list(METHODS)
@@ -289,8 +289,8 @@ def test_clear_errors(digits, source):
     X, y = digits["Xt"], digits["yt"]
     with pytest.raises(ValueError, match="Unknown strategy"):
         small(strategy="magic", source_model=source).fit(X, y)
-    with pytest.raises(ValueError, match="No source"):
-        small().fit(X, y)
+    with pytest.raises(ValueError, match="No source: strategy='lwf' needs a source"):
+        small(strategy="lwf").fit(X, y)
     with pytest.raises(ValueError, match="joint"):
         small(strategy="joint", source_model=source).fit(X, y)
     with pytest.raises(ValueError, match="resize_images"):
@@ -334,3 +334,15 @@ def test_lwf_distils_on_source_inputs_without_their_labels(
             assert target_rows.all()
         assert (y["label"][y["is_source"] == 1] == -1).all()  # source labels unused
     assert clf.source_score_after_ is not None
+
+
+def test_without_a_source_fit_trains_a_plain_classifier_from_scratch(digits):
+    """No source (issue 14, item 11): ``fit(X, y)`` is a plain classifier,
+    every layer trained from fresh weights, as scikit-learn's checks expect."""
+    clf = small(backbone="mlp", epochs=3, steps_per_epoch=None, learning_rate=1e-2)
+    clf.fit(digits["Xt"], digits["yt"])
+    assert clf.source_model_ is None and clf.source_classes_ is None
+    assert clf.frozen_layers_ == []
+    assert clf.score(digits["Xt_test"], digits["yt_test"]) > 0.5  # chance: 0.2
+    with pytest.raises(AttributeError, match="does not keep the source task"):
+        clf.predict_source(digits["Xt_test"])

@@ -13,8 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from keras_transfer.data.memmap import iter_chunks, read_rows
-
-MASK = -1  # label of unlabelled rows in the packed form (skada's convention)
+from keras_transfer.data.packing import MASK, is_masked  # noqa: F401 (re-exported)
 
 
 def check_X(estimator, X, *, reset: bool, what: str = "X", keep_memmap: bool = False):
@@ -115,32 +114,6 @@ def as_image_batch(X):
     return X
 
 
-def is_masked(y):
-    """Rows whose label marks them unlabelled: -1, or None/NaN in object arrays."""
-    y = np.asarray(y)
-    if y.dtype.kind in "iu":
-        return y == MASK
-    if y.dtype.kind == "f":
-        return y == MASK
-    if y.dtype.kind == "b":
-        return np.zeros(y.shape, bool)
-    if y.dtype.kind == "O":
-        return np.array(
-            [
-                v is None
-                or (isinstance(v, float) and np.isnan(v))
-                or (
-                    isinstance(v, numbers.Integral)
-                    and not isinstance(v, bool)
-                    and v == MASK
-                )
-                for v in y
-            ],
-            dtype=bool,
-        )
-    return np.zeros(y.shape, bool)
-
-
 def check_labels(y, n_rows: int, what: str):
     """A 1-D label vector of the right length, without NaN (use -1 to mask)."""
     y = np.asarray(y)
@@ -239,3 +212,57 @@ def check_non_negative(value, name: str):
         or not (np.isfinite(value) and value >= 0)
     ):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+
+
+# ---- parameter tables: name -> constraint, checked once at the top of fit ----
+
+
+def positive_int(minimum: int = 1, optional: bool = False):
+    """Constraint: an integer >= ``minimum`` (or None when ``optional``)."""
+
+    def check(value, name):
+        if not (optional and value is None):
+            check_positive_int(value, name, minimum)
+
+    return check
+
+
+def non_negative(positive: bool = False, optional: bool = False, below=None):
+    """Constraint: a finite number >= 0 (> 0 when ``positive``; < ``below``)."""
+
+    def check(value, name):
+        if optional and value is None:
+            return
+        check_non_negative(value, name)
+        if positive and value == 0:
+            hint = " (or None)" if optional else ""
+            raise ValueError(f"{name} must be > 0{hint}.")
+        if below is not None and value >= below:
+            raise ValueError(f"{name} must be a fraction in [0, {below}).")
+
+    return check
+
+
+def dict_or_none(value, name):
+    """Constraint: a dict of keyword arguments, or None."""
+    if not isinstance(value, (dict, type(None))):
+        raise TypeError(
+            f"{name} must be a dict of the strategy's keyword arguments, got "
+            f"{type(value).__name__}."
+        )
+
+
+def check_params(estimator, table: dict) -> None:
+    """Check every parameter of ``table`` (name -> constraint), in order.
+
+    Example:
+    >>> from keras_transfer import DomainAdaptiveClassifier
+    >>> from keras_transfer.estimators._validation import check_params
+    >>> table = DomainAdaptiveClassifier.PARAMETERS
+    >>> check_params(DomainAdaptiveClassifier(epochs=0), table)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be an integer >= 1, got 0.
+    """
+    for name, constraint in table.items():
+        constraint(getattr(estimator, name), name)

@@ -15,17 +15,47 @@ from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from keras_transfer import backend
-from keras_transfer.data import InputBatches
+from keras_transfer.data import DomainBatches, EpochSync, InputBatches
+from keras_transfer.data.steps import IndexedSteps
+from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._validation import (
     MASK,
     as_image_batch,
-    check_non_negative,
-    check_positive_int,
     check_X,
     is_masked,
 )
 
 FITTED_ATTRS = ("n_features_in_", "feature_names_in_")
+
+
+def make_optimizer(opt, learning_rate=None, *, none_ok: bool = False):
+    """A fresh Keras optimizer: from a name (at ``learning_rate``), or a copy of
+    an instance (``learning_rate``, when given, replaces its rate).
+
+    Example:
+    >>> from keras_transfer.estimators.base import make_optimizer
+    >>> type(make_optimizer("sgd", 0.1)).__name__
+    'SGD'
+    """
+    if isinstance(opt, str):
+        try:
+            return keras.optimizers.get(
+                {"class_name": opt, "config": {"learning_rate": learning_rate}}
+            )
+        except ValueError:
+            raise ValueError(
+                f"Unknown optimizer {opt!r}; use a Keras optimizer name such as "
+                "'adam' or 'sgd', or a keras.optimizers.Optimizer."
+            ) from None
+    if isinstance(opt, keras.optimizers.Optimizer):
+        config = opt.get_config()
+        if learning_rate is not None:
+            config["learning_rate"] = float(learning_rate)
+        return type(opt).from_config(config)
+    raise TypeError(
+        f"optimizer must be {'None, ' if none_ok else ''}a name or a "
+        f"keras.optimizers.Optimizer, got {opt!r}."
+    )
 
 
 def distributed(fit):
@@ -49,14 +79,6 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
 
     # ---- parameters ------------------------------------------------------------
 
-    def _check_common_params(self):
-        check_positive_int(self.epochs, "epochs")
-        check_positive_int(self.batch_size, "batch_size")
-        if self.learning_rate is not None:
-            check_non_negative(self.learning_rate, "learning_rate")
-            if self.learning_rate == 0:
-                raise ValueError("learning_rate must be > 0 (or None: the recipe's).")
-
     def _seed(self):
         """An int seed (or None) from random_state; seeds Keras when set."""
         if self.random_state is None:
@@ -69,24 +91,72 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
 
     def _make_optimizer(self, optimizer=None, learning_rate=None):
         """A fresh optimizer from ``self.optimizer`` / ``self.learning_rate``,
-        or from the given defaults (a strategy's recipe) where those are None."""
+        or from the given defaults (a strategy's recipe) where those are None:
+        a name at the learning rate, or a copy of an optimizer instance (with
+        its own learning rate unless ``self.learning_rate`` is given)."""
         opt = self.optimizer if self.optimizer is not None else optimizer
         lr = self.learning_rate if self.learning_rate is not None else learning_rate
-        if isinstance(opt, str):
-            try:
-                return keras.optimizers.get(
-                    {"class_name": opt, "config": {"learning_rate": float(lr)}}
-                )
-            except ValueError:
-                raise ValueError(
-                    f"Unknown optimizer {opt!r}; use a Keras optimizer name such as "
-                    "'adam' or 'sgd', or a keras.optimizers.Optimizer."
-                ) from None
-        if isinstance(opt, keras.optimizers.Optimizer):
-            return opt.__class__.from_config(opt.get_config())
-        raise TypeError(
-            f"optimizer must be a name or a keras.optimizers.Optimizer, got {opt!r}."
-        )
+        if not isinstance(opt, str) and self.learning_rate is None:
+            lr = None  # an instance keeps its own rate
+        return make_optimizer(opt, lr)
+
+    # ---- training -----------------------------------------------------------------
+
+    def _train(
+        self,
+        model,
+        data,
+        *,
+        source_batches=None,
+        target_X=None,
+        validation=None,
+        callbacks=(),
+        steps: int | None = None,
+        epochs: int | None = None,
+    ):
+        """The one training path of both estimators: the strategy's
+        ``before_fit``, Keras's ``model.fit``, the strategy's ``after_fit``.
+
+        ``data`` is a :class:`~keras_transfer.data.DomainBatches` (arrays and
+        memmaps: epoch-seeded order, kept in step by ``EpochSync``) or a
+        :class:`~keras_transfer.data.StreamBatches` (streams, ``steps`` per
+        epoch, fed to Keras as :class:`~keras_transfer.data.steps.IndexedSteps`
+        so that steps Keras reads before training, e.g. to build the model
+        under tf.distribute, are not lost; what a stream raised is re-raised
+        unwrapped). A non-finite loss or weight fails the fit
+        (:class:`FailOnNonFinite`). ``epochs`` defaults to ``self.epochs``.
+        Returns Keras's ``History``.
+        """
+        epochs = self.epochs if epochs is None else int(epochs)
+        callbacks = [FailOnNonFinite(), *callbacks]
+        arrays = isinstance(data, DomainBatches)
+        if arrays:
+            feed = data
+            callbacks.append(EpochSync(data))
+        else:
+            feed = IndexedSteps(data.step, steps)
+            callbacks.append(feed.callback())
+        try:
+            model.strategy.before_fit(
+                model, source_batches, epochs, verbose=self.verbose
+            )
+            history = model.fit(
+                feed,
+                epochs=epochs,
+                # DomainBatches shuffles rows as a function of the epoch;
+                # streams come shuffled.
+                shuffle=False,
+                verbose=self.verbose,
+                callbacks=callbacks,
+                validation_data=validation,
+            )
+        except Exception:
+            error = getattr(data, "error", None)
+            if error is not None:  # what the stream raised, unwrapped
+                raise error from None
+            raise
+        model.strategy.after_fit(model, target_X)
+        return history
 
     # ---- fitted state ------------------------------------------------------------
 

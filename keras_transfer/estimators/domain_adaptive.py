@@ -10,22 +10,24 @@ import scipy.sparse as sp
 
 from keras_transfer import backend, schedules
 from keras_transfer.backbones import build_backbone
-from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
-from keras_transfer.data.steps import IndexedSteps
+from keras_transfer.data import DomainBatches, StreamBatches, is_stream
+from keras_transfer.data.packing import unpack_domains
 from keras_transfer.diagnostics.collapse import collapse_report, warn_collapse
 from keras_transfer.estimators._auto import fit_auto, is_auto
-from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_classes,
     check_labels,
-    check_non_negative,
+    check_params,
     check_positive_int,
     check_same_shape,
     check_X,
+    dict_or_none,
     encode,
     encode_labels,
     is_masked,
+    non_negative,
+    positive_int,
 )
 from keras_transfer.estimators.base import BaseTransferEstimator, distributed
 from keras_transfer.models import AdaptationModel
@@ -199,30 +201,23 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             X = sp.csr_matrix(X)  # any sparse format, rows selectable
         elif not hasattr(X, "iloc"):
             X = np.asarray(X)
-        n = X.shape[0]
-        y = check_labels(y, n, "y")
-        masked = is_masked(y)
-        if sample_domain is None:
-            is_target = masked
-        else:
-            sample_domain = np.asarray(sample_domain)
-            if sample_domain.shape != (n,) or np.any(sample_domain == 0):
-                raise ValueError(
-                    "sample_domain must hold one non-zero integer per row: > 0 for "
-                    "source rows, < 0 for target rows."
-                )
-            is_target = sample_domain < 0
-        src, tgt = np.flatnonzero(~is_target), np.flatnonzero(is_target)
-        take = (lambda A, i: A.iloc[i]) if hasattr(X, "iloc") else (lambda A, i: A[i])
-        Xs, Xt = take(X, src), take(X, tgt)
-        return Xs, y[src], (Xt if len(tgt) else None), (y[tgt] if len(tgt) else None)
+        y = check_labels(y, X.shape[0], "y")
+        Xs, ys, Xt, yt = unpack_domains(X, y, sample_domain)
+        return (Xs, ys, Xt, yt) if len(yt) else (Xs, ys, None, None)
 
     # ---- fit ----------------------------------------------------------------------
 
+    #: the parameter table: name -> constraint, checked at the top of fit
+    PARAMETERS = {
+        "epochs": positive_int(),
+        "batch_size": positive_int(),
+        "learning_rate": non_negative(positive=True, optional=True),
+        "adaptation_weight": non_negative(optional=True),
+        "strategy_params": dict_or_none,
+    }
+
     def _check_params(self):
-        self._check_common_params()
-        if self.adaptation_weight is not None:
-            check_non_negative(self.adaptation_weight, "adaptation_weight")
+        check_params(self, self.PARAMETERS)
         if isinstance(self.strategy, str) and transfers_source(
             strategy_class(self.strategy)
         ):
@@ -364,21 +359,16 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             ),
         )
         val = self._validation_batches(validation_data, holder, classes)
-        strategy.before_fit(
+        history = self._train(
             model,
-            DomainBatches(Xs, ys_enc, None, None, self.batch_size, seed=seed),
-            self.epochs,
-            verbose=self.verbose,
-        )
-        history = model.fit(
             batches,
-            epochs=self.epochs,
-            verbose=self.verbose,
-            callbacks=[FailOnNonFinite(), *(self.callbacks or []), EpochSync(batches)],
-            shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
-            validation_data=val,
+            source_batches=DomainBatches(
+                Xs, ys_enc, None, None, self.batch_size, seed=seed
+            ),
+            target_X=target_X,
+            validation=val,
+            callbacks=self.callbacks or [],
         )
-        strategy.after_fit(model, target_X)
         self._commit(
             holder,
             classes_=classes,
@@ -517,30 +507,15 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             total_steps=self.epochs * steps,
         )
         val = self._validation_batches(validation_data, holder, classes)
-        try:
-            strategy.before_fit(
-                model, batches.source_batches(steps), self.epochs, verbose=self.verbose
-            )
-            # Indexed, so that steps Keras reads before training (a
-            # tf.distribute fit builds the model from one) are not lost.
-            indexed = IndexedSteps(batches.step, steps)
-            history = model.fit(
-                indexed,
-                epochs=self.epochs,
-                shuffle=False,  # streams come shuffled; arrays shuffle themselves
-                verbose=self.verbose,
-                callbacks=[
-                    FailOnNonFinite(),
-                    *(self.callbacks or []),
-                    indexed.callback(),
-                ],
-                validation_data=val,
-            )
-        except Exception:
-            if batches.error is not None:  # what the stream raised, unwrapped
-                raise batches.error from None
-            raise
-        strategy.after_fit(model, target_X)
+        history = self._train(
+            model,
+            batches,
+            source_batches=batches.source_batches(steps),
+            target_X=target_X,
+            validation=val,
+            callbacks=self.callbacks or [],
+            steps=steps,
+        )
         return self._commit(
             holder,
             classes_=classes,

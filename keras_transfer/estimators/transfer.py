@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import math
-import os
-from typing import NamedTuple
-
-import h5py
 import keras
 import numpy as np
-import scipy.sparse as sp
-from sklearn.model_selection import train_test_split
 
-from keras_transfer.backbones import build_backbone, copy_model, pool_features
+from keras_transfer.backbones import copy_model
 from keras_transfer.data import DomainBatches, EpochSync
 from keras_transfer.estimators._divergence import FailOnNonFinite
-from keras_transfer.estimators._model_files import check_hdf5, load_model_file
+from keras_transfer.estimators._methods import Method, keeps_source, method_of
+from keras_transfer.estimators._source import (
+    SourceModels,
+    _is_path,
+    _is_softmax,
+    _optimizer_settings,
+)
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
-    check_non_negative,
-    check_positive_int,
+    check_params,
     check_X,
+    dict_or_none,
     encode,
     encode_labels,
+    non_negative,
+    positive_int,
 )
-from keras_transfer.estimators.base import BaseTransferEstimator
+from keras_transfer.estimators.base import (
+    BaseTransferEstimator,
+    distributed,
+    make_optimizer,
+)
 from keras_transfer.freezing import (
     GradualUnfreezing,
     _LRMultiplierMixin,
@@ -35,13 +40,15 @@ from keras_transfer.freezing import (
 )
 from keras_transfer.models import AdaptationModel
 from keras_transfer.strategies import (
-    available_strategies,
     get_strategy,
     strategy_class,
+    transfers_source,
 )
 
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_LEARNING_RATE = 1e-3
+
+
 #: At the default training length (epochs=None, pretrain_epochs=None) an epoch
 #: of a small set is cycled so that the target training takes at least
 #: MIN_TARGET_STEPS optimizer steps (50 labelled rows at batch 64 would
@@ -60,128 +67,13 @@ def _batches(*rows, epochs, default: int, min_steps: int, steps=None, **kwargs):
     batches = DomainBatches(*rows, steps=steps, **kwargs)
     if epochs is not None:
         return batches, int(epochs)
-    least = math.ceil(min_steps / default)
+    least = -(-min_steps // default)
     if steps is None and len(batches) < least:
         batches = DomainBatches(*rows, steps=least, **kwargs)
     return batches, default
 
 
-class Method(NamedTuple):
-    """A transfer method: a registered strategy (the loss and its parts) and
-    a freezing / optimizer policy of the transferred network."""
-
-    strategy: str = "source_only"
-    freeze: object = "none"  # default policy; "half": the lower half
-    locked: bool = False  # the policy is the method (freeze= cannot change it)
-    gradual: bool = False  # gradual unfreezing from the top, one layer an epoch
-
-
-#: ``TransferClassifier(strategy=...)`` names -> method.
-METHODS = {
-    "feature_extraction": Method(freeze="all", locked=True),
-    "fine_tune": Method(),
-    "partial": Method(freeze="half"),
-    "gradual": Method(gradual=True),
-    "joint": Method("joint"),
-    "lwf": Method("lwf"),
-    "adapter": Method("residual_adapter", freeze="all", locked=True),
-    "lora": Method("lora", freeze="all", locked=True),
-    "fusion": Method("fusion", freeze="all"),
-}
-
-
-def method_of(name) -> Method:
-    """The method a ``strategy=`` name stands for: a name of :data:`METHODS`,
-    or any registered strategy that takes a source model's parts (its own
-    default policy: nothing frozen).
-
-    Example:
-    >>> from keras_transfer.estimators.transfer import method_of
-    >>> method_of("adapter").strategy, method_of("partial").freeze
-    ('residual_adapter', 'half')
-    """
-    if isinstance(name, str) and name in METHODS:
-        return METHODS[name]
-    if isinstance(name, str) and name in available_strategies(transfer=True):
-        return Method(name)
-    raise ValueError(
-        f"Unknown strategy {name!r}; use one of {list(METHODS)} (or a registered "
-        f"transfer strategy: {available_strategies(transfer=True)})."
-    )
-
-
-def keeps_source() -> list[str]:
-    """The methods whose fitted model still predicts the source task.
-
-    Example:
-    >>> from keras_transfer.estimators.transfer import keeps_source
-    >>> keeps_source()
-    ['joint', 'lwf', 'adapter', 'lora']
-    """
-    return [
-        name
-        for name, method in METHODS.items()
-        if strategy_class(method.strategy).predicts_source
-    ]
-
-
-def _is_path(obj) -> bool:
-    return isinstance(obj, (str, os.PathLike))
-
-
-def _optimizer_settings(model):
-    """(class, config, learning rate) of a compiled model's optimizer, or None."""
-    opt = getattr(model, "optimizer", None)
-    inner = getattr(opt, "inner_optimizer", None)  # a LossScaleOptimizer
-    opt = inner if isinstance(inner, keras.optimizers.Optimizer) else opt
-    if not isinstance(opt, keras.optimizers.Optimizer):
-        return None
-    try:
-        lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
-    except Exception:  # an unusual schedule: keep the class, not the rate
-        lr = None
-    return {"class": type(opt), "config": opt.get_config(), "learning_rate": lr}
-
-
-def _is_softmax(layer) -> bool:
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    act = getattr(layer, "activation", None)
-    if act is None:
-        return False
-    try:
-        return keras.activations.serialize(act) == "softmax"
-    except Exception:
-        return False
-
-
-def _head_units_from_weights(path) -> int:
-    """Units of the last Dense layer stored in a ``.weights.h5`` file."""
-    best = None
-    with h5py.File(path, "r") as f:
-        layers = f.get("layers")
-        names = [] if layers is None else list(layers.keys())
-        for name in names:
-            stem, _, num = name.rpartition("_")
-            if name == "dense":
-                key = 0
-            elif stem == "dense" and num.isdigit():
-                key = int(num)
-            else:
-                continue
-            vars_ = layers[name].get("vars")
-            if vars_ is not None and "0" in vars_ and (best is None or key > best[0]):
-                best = (key, int(vars_["0"].shape[-1]))
-    if best is None:
-        raise ValueError(
-            f"Cannot find the classifier head in {path}: a .weights.h5 source must "
-            "come from a model made of the named backbone plus one Dense head (e.g. "
-            "TransferClassifier(...).source_model_.save_weights(...))."
-        )
-    return best[1]
-
-
-class TransferClassifier(BaseTransferEstimator):
+class TransferClassifier(BaseTransferEstimator, SourceModels):
     """Pretrain on a source task, transfer the network, fine-tune a target task.
 
     The article's flow: a source task with its own label set (or a
@@ -281,6 +173,10 @@ class TransferClassifier(BaseTransferEstimator):
         random_state: seed (int) or None.
         verbose: Keras verbosity.
         callbacks: Keras callbacks of the target training.
+        distribution: data-parallel training (pretraining and target
+            training), as in ``DomainAdaptiveClassifier``: None, ``"data_parallel"``
+            or a ``keras.distribution.Distribution`` / ``tf.distribute.Strategy``.
+            Not on torch. See ``docs/distributed.md``.
 
     Fitted attributes: ``classes_``, ``model_`` (a
     :class:`~keras_transfer.models.AdaptationModel`), ``history_``,
@@ -327,6 +223,7 @@ class TransferClassifier(BaseTransferEstimator):
         random_state=None,
         verbose=0,
         callbacks=None,
+        distribution=None,
     ):
         self.strategy = strategy
         self.source_model = source_model
@@ -348,32 +245,26 @@ class TransferClassifier(BaseTransferEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.distribution = distribution
 
     # ---- parameters ------------------------------------------------------------
 
+    #: the parameter table: name -> constraint, checked at the top of fit
+    PARAMETERS = {
+        "epochs": positive_int(optional=True),
+        "batch_size": positive_int(),
+        "pretrain_epochs": positive_int(minimum=0, optional=True),
+        "steps_per_epoch": positive_int(optional=True),
+        "adaptation_weight": non_negative(),
+        "backbone_lr_multiplier": non_negative(),
+        "learning_rate": non_negative(positive=True, optional=True),
+        "source_holdout": non_negative(below=1),
+        "strategy_params": dict_or_none,
+    }
+
     def _check_params(self) -> Method:
         method = method_of(self.strategy)
-        if self.epochs is not None:
-            check_positive_int(self.epochs, "epochs")
-        check_positive_int(self.batch_size, "batch_size")
-        if self.pretrain_epochs is not None:
-            check_positive_int(self.pretrain_epochs, "pretrain_epochs", minimum=0)
-        if self.steps_per_epoch is not None:
-            check_positive_int(self.steps_per_epoch, "steps_per_epoch")
-        check_non_negative(self.adaptation_weight, "adaptation_weight")
-        check_non_negative(self.backbone_lr_multiplier, "backbone_lr_multiplier")
-        if self.learning_rate is not None:
-            check_non_negative(self.learning_rate, "learning_rate")
-            if self.learning_rate == 0:
-                raise ValueError("learning_rate must be > 0 (or None).")
-        check_non_negative(self.source_holdout, "source_holdout")
-        if self.source_holdout >= 1:
-            raise ValueError("source_holdout must be a fraction in [0, 1).")
-        if not isinstance(self.strategy_params, (dict, type(None))):
-            raise TypeError(
-                "strategy_params must be a dict of the strategy's keyword "
-                f"arguments, got {type(self.strategy_params).__name__}."
-            )
+        check_params(self, self.PARAMETERS)
         get_strategy(method.strategy, **(self.strategy_params or {}))  # checks them
         return method
 
@@ -390,26 +281,10 @@ class TransferClassifier(BaseTransferEstimator):
                     config["learning_rate"] = float(lr)
                 return inherited["class"].from_config(config)
             opt = DEFAULT_OPTIMIZER
-        lr = DEFAULT_LEARNING_RATE if lr is None else float(lr)
         if isinstance(opt, str):
-            try:
-                return keras.optimizers.get(
-                    {"class_name": opt, "config": {"learning_rate": lr}}
-                )
-            except ValueError:
-                raise ValueError(
-                    f"Unknown optimizer {opt!r}; use a Keras optimizer name such as "
-                    "'adam' or 'sgd', or a keras.optimizers.Optimizer."
-                ) from None
-        if isinstance(opt, keras.optimizers.Optimizer):
-            config = opt.get_config()
-            if self.learning_rate is not None:
-                config["learning_rate"] = float(self.learning_rate)
-            return type(opt).from_config(config)
-        raise TypeError(
-            "optimizer must be None, a name or a keras.optimizers.Optimizer, "
-            f"got {opt!r}."
-        )
+            lr = DEFAULT_LEARNING_RATE if lr is None else float(lr)
+            return make_optimizer(opt, lr)
+        return make_optimizer(opt, self.learning_rate, none_ok=True)
 
     # ---- inputs ----------------------------------------------------------------
 
@@ -445,92 +320,12 @@ class TransferClassifier(BaseTransferEstimator):
         else:
             if X is None or y is None:
                 raise ValueError(
-                    "fit(X, y) needs the target task's features and labels."
+                    f"{type(self).__name__} requires y to be passed, but the target "
+                    "y is None: fit(X, y) needs the target task's features and "
+                    "labels."
                 )
             Xt, yt, source = X, y, self.source_model
-        if source is None:
-            raise ValueError(
-                "No source: pass source_model= (a keras.Model, a .keras/.h5 path or "
-                "(Xs, ys)) to the constructor, or call fit(source=..., target=...)."
-            )
         return source, Xt, yt
-
-    @staticmethod
-    def _to_model_input(X, input_shape):
-        X = as_image_batch(X)
-        shape = tuple(input_shape)
-        if not sp.issparse(X) and X.shape[1:] != shape:
-            if math.prod(X.shape[1:]) == math.prod(d or 0 for d in shape):
-                X = X.reshape((X.shape[0], *shape))
-        return X
-
-    @staticmethod
-    def _check_input_shape(X_shape, model_shape, what):
-        model_shape = tuple(model_shape)
-        ok = len(X_shape) == len(model_shape) and all(
-            m is None or m == d for d, m in zip(X_shape, model_shape)
-        )
-        if not ok:
-            hint = ""
-            if len(X_shape) == 3 and len(model_shape) == 3:
-                hint = (
-                    " Resize the images to the source's framing, e.g. "
-                    "keras_transfer.datasets.resize_images(X, 20, pad=4) frames "
-                    "16x16 USPS digits like 28x28 MNIST digits."
-                )
-            raise ValueError(
-                f"{what} rows have shape {tuple(X_shape)} but the source model takes "
-                f"inputs of shape {model_shape}.{hint}"
-            )
-
-    # ---- the source ------------------------------------------------------------
-
-    def _backbone_for(self, input_shape):
-        if isinstance(self.backbone, str) and self.backbone == "auto":
-            return "cnn" if len(input_shape) == 3 else "mlp"
-        return self.backbone
-
-    def _build_source_network(self, input_shape, n_classes):
-        """The named backbone with a Dense head, one flat functional model."""
-        net = build_backbone(
-            self._backbone_for(input_shape),
-            input_shape,
-            None,
-            **(self.backbone_params or {}),
-        )
-        head = keras.layers.Dense(int(n_classes), name="source_head")
-        try:
-            inputs, features = net.inputs, net.outputs
-        except (AttributeError, ValueError):
-            inputs = features = None
-        if inputs and features and len(features) == 1:
-            return keras.Model(inputs, head(features[0]), name="source_model")
-        inputs = keras.Input(tuple(input_shape))
-        return keras.Model(inputs, head(net(inputs)), name="source_model")
-
-    def _load_source(self, source, input_shape):
-        """A private copy of the pretrained model and its optimizer settings."""
-        if isinstance(source, keras.Model):
-            settings = _optimizer_settings(source)
-            return copy_model(source), settings
-        path = os.fspath(source)
-        if not os.path.exists(path):
-            raise ValueError(f"Source model file {path!r} does not exist.")
-        lower = path.lower()
-        if lower.endswith(".weights.h5"):
-            check_hdf5(path)
-            model = self._build_source_network(
-                input_shape, _head_units_from_weights(path)
-            )
-            model.load_weights(path)
-            return model, None
-        if lower.endswith((".keras", ".h5", ".hdf5")):
-            model, legacy = load_model_file(path)
-            return model, legacy or _optimizer_settings(model)
-        raise ValueError(
-            f"Unsupported source file {path!r}: use a .keras model, a legacy .h5 "
-            "model or a .weights.h5 file (with backbone= naming its architecture)."
-        )
 
     def _pretrain(self, Xs, ys_enc, n_classes, seed):
         model = self._build_source_network(Xs.shape[1:], n_classes)
@@ -560,38 +355,6 @@ class TransferClassifier(BaseTransferEstimator):
                 shuffle=False,  # DomainBatches shuffles, epoch by epoch
             ).history
         return model, _optimizer_settings(model), dict(history)
-
-    # ---- networks per strategy ---------------------------------------------------
-
-    def _split_points(self, model):
-        """(inputs, features tensor, source output tensor) of the source model."""
-        try:
-            inputs, output = model.inputs, model.outputs
-        except (AttributeError, ValueError):
-            inputs = output = None
-        if not inputs or not output or len(output) != 1:
-            raise ValueError(
-                "The source model must be a functional or Sequential Keras model with "
-                "one input and one output (subclassed models cannot be cut into a "
-                "feature extractor and a head)."
-            )
-        if self.feature_layer is not None:
-            try:
-                features = model.get_layer(self.feature_layer).output
-            except ValueError:
-                names = [layer.name for layer in model.layers]
-                raise ValueError(
-                    f"No layer named {self.feature_layer!r} in the source model; its "
-                    f"layers are {names}."
-                ) from None
-        else:
-            features = model.layers[-1].input
-            if isinstance(features, (list, tuple)):
-                raise ValueError(
-                    "The source model's last layer has several inputs; name the "
-                    "layer where features end with feature_layer=."
-                )
-        return inputs, pool_features(features), output[0]
 
     def _build_model(self, src, n_classes, method):
         """The AdaptationModel of ``method`` on the source model ``src`` (a copy).
@@ -676,6 +439,7 @@ class TransferClassifier(BaseTransferEstimator):
 
     # ---- fit -----------------------------------------------------------------------
 
+    @distributed
     def fit(
         self,
         X=None,
@@ -702,14 +466,15 @@ class TransferClassifier(BaseTransferEstimator):
             self
         """
         method = self._check_params()
+        packed = source is None and target is None
         source, Xt, yt = self._split_inputs(X, y, source, target)
         Xt, holder = check_X(self, Xt, reset=True, what="target X")
-        yt = check_labels(yt, Xt.shape[0], "target labels")
+        yt = check_labels(yt, Xt.shape[0], "y" if packed else "target labels")
         classes = encode_labels(yt)
         if len(classes) < 2:
             raise ValueError(
-                f"Only one target class ({classes[0]!r}); a classifier needs at "
-                "least two."
+                f"Only one class ({classes[0]!r}) in the target labels; a "
+                "classifier needs at least two."
             )
         yt_enc = encode(yt, classes, np.zeros(len(yt), bool))
         seed = self._seed()
@@ -738,6 +503,20 @@ class TransferClassifier(BaseTransferEstimator):
                 Xs_train, ys_train, len(source_classes), seed
             )
             source_model = src
+        elif source is None:
+            # No source: a plain classifier trained from scratch (nothing is
+            # transferred, so no layer is frozen).
+            if transfers_source(strategy_class(method.strategy)):
+                raise ValueError(
+                    f"No source: strategy={self.strategy!r} needs a source model. "
+                    "Pass source_model= (a keras.Model, a .keras/.h5 path or "
+                    "(Xs, ys)) to the constructor, or call fit(source=..., "
+                    "target=...)."
+                )
+            method = Method(gradual=method.gradual)
+            src = self._build_source_network(as_image_batch(Xt).shape[1:], 2)
+            Xt = as_image_batch(Xt)
+            inherited = source_history = source_model = source_classes = None
         else:
             if not (isinstance(source, keras.Model) or _is_path(source)):
                 raise TypeError(
@@ -802,18 +581,12 @@ class TransferClassifier(BaseTransferEstimator):
         )
         model.set_total_steps(epochs * len(batches))
         val = self._validation_batches(validation_data, holder, classes, src)
-        history = model.fit(
+        history = self._train(
+            model,
             batches,
             epochs=epochs,
-            verbose=self.verbose,
-            callbacks=[
-                FailOnNonFinite(),
-                *(self.callbacks or []),
-                *extra_callbacks,
-                EpochSync(batches),
-            ],
-            shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
-            validation_data=val,
+            validation=val,
+            callbacks=[*(self.callbacks or []), *extra_callbacks],
         )
         if isinstance(optimizer, _LRMultiplierMixin):
             # The grouped optimizer is a training device; keep a plain one so
@@ -857,35 +630,6 @@ class TransferClassifier(BaseTransferEstimator):
                 (list(cb.stages_) for cb in extra_callbacks if method.gradual), None
             ),
         )
-
-    def _holdout(self, Xs, ys, seed):
-        n = Xs.shape[0]
-        n_hold = int(round(self.source_holdout * n))
-        if n_hold < 1 or n - n_hold < 2:
-            return Xs, ys, None, None
-        idx = np.arange(n)
-        try:
-            tr, ev = train_test_split(
-                idx, test_size=n_hold, random_state=seed or 0, stratify=ys
-            )
-        except ValueError:  # a class too small to stratify
-            tr, ev = train_test_split(idx, test_size=n_hold, random_state=seed or 0)
-        tr, ev = np.sort(tr), np.sort(ev)
-        return Xs[tr], ys[tr], Xs[ev], ys[ev]
-
-    def _check_source_data(self, source_data, holder, src, n_out):
-        if not (isinstance(source_data, (tuple, list)) and len(source_data) == 2):
-            raise TypeError("source_data must be a pair (Xs, ys).")
-        Xs, ys = source_data
-        Xs, _ = check_X(holder, Xs, reset=False, what="source_data X")
-        ys = check_labels(ys, Xs.shape[0], "source_data labels")
-        if ys.dtype.kind not in "iu" or ys.min() < 0 or ys.max() >= n_out:
-            raise ValueError(
-                "source_data labels must be the pretrained model's output indices "
-                f"0..{n_out - 1} (integers)."
-            )
-        Xs = self._to_model_input(Xs, tuple(src.inputs[0].shape[1:]))
-        return Xs, ys.astype("int32")
 
     def _validation_batches(self, validation_data, holder, classes, src):
         if validation_data is None:

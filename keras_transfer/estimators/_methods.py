@@ -1,0 +1,66 @@
+"""TransferClassifier's methods: a registered strategy plus a freezing policy."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from keras_transfer.strategies import available_strategies, strategy_class
+
+
+class Method(NamedTuple):
+    """A transfer method: a registered strategy (the loss and its parts) and
+    a freezing / optimizer policy of the transferred network."""
+
+    strategy: str = "source_only"
+    freeze: object = "none"  # default policy; "half": the lower half
+    locked: bool = False  # the policy is the method (freeze= cannot change it)
+    gradual: bool = False  # gradual unfreezing from the top, one layer an epoch
+
+
+#: ``TransferClassifier(strategy=...)`` names -> method.
+METHODS = {
+    "feature_extraction": Method(freeze="all", locked=True),
+    "fine_tune": Method(),
+    "partial": Method(freeze="half"),
+    "gradual": Method(gradual=True),
+    "joint": Method("joint"),
+    "lwf": Method("lwf"),
+    "adapter": Method("residual_adapter", freeze="all", locked=True),
+    "lora": Method("lora", freeze="all", locked=True),
+    "fusion": Method("fusion", freeze="all"),
+}
+
+
+def method_of(name) -> Method:
+    """The method a ``strategy=`` name stands for: a name of :data:`METHODS`,
+    or any registered strategy that takes a source model's parts (its own
+    default policy: nothing frozen).
+
+    Example:
+    >>> from keras_transfer.estimators._methods import method_of
+    >>> method_of("adapter").strategy, method_of("partial").freeze
+    ('residual_adapter', 'half')
+    """
+    if isinstance(name, str) and name in METHODS:
+        return METHODS[name]
+    if isinstance(name, str) and name in available_strategies(transfer=True):
+        return Method(name)
+    raise ValueError(
+        f"Unknown strategy {name!r}; use one of {list(METHODS)} (or a registered "
+        f"transfer strategy: {available_strategies(transfer=True)})."
+    )
+
+
+def keeps_source() -> list[str]:
+    """The methods whose fitted model still predicts the source task.
+
+    Example:
+    >>> from keras_transfer.estimators._methods import keeps_source
+    >>> keeps_source()
+    ['joint', 'lwf', 'adapter', 'lora']
+    """
+    return [
+        name
+        for name, method in METHODS.items()
+        if strategy_class(method.strategy).predicts_source
+    ]

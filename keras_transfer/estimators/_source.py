@@ -1,0 +1,214 @@
+"""The source side of TransferClassifier: load, build, cut and check source models."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import h5py
+import keras
+import numpy as np
+import scipy.sparse as sp
+from sklearn.model_selection import train_test_split
+
+from keras_transfer.backbones import build_backbone, copy_model, pool_features
+from keras_transfer.estimators._model_files import check_hdf5, load_model_file
+from keras_transfer.estimators._validation import as_image_batch, check_labels, check_X
+
+
+def _is_path(obj) -> bool:
+    return isinstance(obj, (str, os.PathLike))
+
+
+def _optimizer_settings(model):
+    """(class, config, learning rate) of a compiled model's optimizer, or None."""
+    opt = getattr(model, "optimizer", None)
+    inner = getattr(opt, "inner_optimizer", None)  # a LossScaleOptimizer
+    opt = inner if isinstance(inner, keras.optimizers.Optimizer) else opt
+    if not isinstance(opt, keras.optimizers.Optimizer):
+        return None
+    try:
+        lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
+    except Exception:  # an unusual schedule: keep the class, not the rate
+        lr = None
+    return {"class": type(opt), "config": opt.get_config(), "learning_rate": lr}
+
+
+def _is_softmax(layer) -> bool:
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    # By identity and name, not keras.activations.serialize: that imports
+    # TensorFlow (seconds, ~500 MB) inside a JAX or torch process.
+    act = getattr(layer, "activation", None)
+    return act is keras.activations.softmax or (
+        callable(act) and getattr(act, "__name__", None) == "softmax"
+    )
+
+
+def _head_units_from_weights(path) -> int:
+    """Units of the last Dense layer stored in a ``.weights.h5`` file."""
+    best = None
+    with h5py.File(path, "r") as f:
+        layers = f.get("layers")
+        names = [] if layers is None else list(layers.keys())
+        for name in names:
+            stem, _, num = name.rpartition("_")
+            if name == "dense":
+                key = 0
+            elif stem == "dense" and num.isdigit():
+                key = int(num)
+            else:
+                continue
+            vars_ = layers[name].get("vars")
+            if vars_ is not None and "0" in vars_ and (best is None or key > best[0]):
+                best = (key, int(vars_["0"].shape[-1]))
+    if best is None:
+        raise ValueError(
+            f"Cannot find the classifier head in {path}: a .weights.h5 source must "
+            "come from a model made of the named backbone plus one Dense head (e.g. "
+            "TransferClassifier(...).source_model_.save_weights(...))."
+        )
+    return best[1]
+
+
+class SourceModels:
+    """TransferClassifier's source-model helpers (reads ``backbone``,
+    ``backbone_params``, ``feature_layer`` and ``source_holdout``)."""
+
+    @staticmethod
+    def _to_model_input(X, input_shape):
+        X = as_image_batch(X)
+        shape = tuple(input_shape)
+        if not sp.issparse(X) and X.shape[1:] != shape:
+            if math.prod(X.shape[1:]) == math.prod(d or 0 for d in shape):
+                X = X.reshape((X.shape[0], *shape))
+        return X
+
+    @staticmethod
+    def _check_input_shape(X_shape, model_shape, what):
+        model_shape = tuple(model_shape)
+        ok = len(X_shape) == len(model_shape) and all(
+            m is None or m == d for d, m in zip(X_shape, model_shape)
+        )
+        if not ok:
+            hint = ""
+            if len(X_shape) == 3 and len(model_shape) == 3:
+                hint = (
+                    " Resize the images to the source's framing, e.g. "
+                    "keras_transfer.datasets.resize_images(X, 20, pad=4) frames "
+                    "16x16 USPS digits like 28x28 MNIST digits."
+                )
+            raise ValueError(
+                f"{what} rows have shape {tuple(X_shape)} but the source model takes "
+                f"inputs of shape {model_shape}.{hint}"
+            )
+
+    # ---- the source ------------------------------------------------------------
+
+    def _backbone_for(self, input_shape):
+        if isinstance(self.backbone, str) and self.backbone == "auto":
+            return "cnn" if len(input_shape) == 3 else "mlp"
+        return self.backbone
+
+    def _build_source_network(self, input_shape, n_classes):
+        """The named backbone with a Dense head, one flat functional model."""
+        net = build_backbone(
+            self._backbone_for(input_shape),
+            input_shape,
+            None,
+            **(self.backbone_params or {}),
+        )
+        head = keras.layers.Dense(int(n_classes), name="source_head")
+        try:
+            inputs, features = net.inputs, net.outputs
+        except (AttributeError, ValueError):
+            inputs = features = None
+        if inputs and features and len(features) == 1:
+            return keras.Model(inputs, head(features[0]), name="source_model")
+        inputs = keras.Input(tuple(input_shape))
+        return keras.Model(inputs, head(net(inputs)), name="source_model")
+
+    def _load_source(self, source, input_shape):
+        """A private copy of the pretrained model and its optimizer settings."""
+        if isinstance(source, keras.Model):
+            settings = _optimizer_settings(source)
+            return copy_model(source), settings
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise ValueError(f"Source model file {path!r} does not exist.")
+        lower = path.lower()
+        if lower.endswith(".weights.h5"):
+            check_hdf5(path)
+            model = self._build_source_network(
+                input_shape, _head_units_from_weights(path)
+            )
+            model.load_weights(path)
+            return model, None
+        if lower.endswith((".keras", ".h5", ".hdf5")):
+            model, legacy = load_model_file(path)
+            return model, legacy or _optimizer_settings(model)
+        raise ValueError(
+            f"Unsupported source file {path!r}: use a .keras model, a legacy .h5 "
+            "model or a .weights.h5 file (with backbone= naming its architecture)."
+        )
+
+    # ---- networks per strategy ---------------------------------------------------
+
+    def _split_points(self, model):
+        """(inputs, features tensor, source output tensor) of the source model."""
+        try:
+            inputs, output = model.inputs, model.outputs
+        except (AttributeError, ValueError):
+            inputs = output = None
+        if not inputs or not output or len(output) != 1:
+            raise ValueError(
+                "The source model must be a functional or Sequential Keras model with "
+                "one input and one output (subclassed models cannot be cut into a "
+                "feature extractor and a head)."
+            )
+        if self.feature_layer is not None:
+            try:
+                features = model.get_layer(self.feature_layer).output
+            except ValueError:
+                names = [layer.name for layer in model.layers]
+                raise ValueError(
+                    f"No layer named {self.feature_layer!r} in the source model; its "
+                    f"layers are {names}."
+                ) from None
+        else:
+            features = model.layers[-1].input
+            if isinstance(features, (list, tuple)):
+                raise ValueError(
+                    "The source model's last layer has several inputs; name the "
+                    "layer where features end with feature_layer=."
+                )
+        return inputs, pool_features(features), output[0]
+
+    def _holdout(self, Xs, ys, seed):
+        n = Xs.shape[0]
+        n_hold = int(round(self.source_holdout * n))
+        if n_hold < 1 or n - n_hold < 2:
+            return Xs, ys, None, None
+        idx = np.arange(n)
+        try:
+            tr, ev = train_test_split(
+                idx, test_size=n_hold, random_state=seed or 0, stratify=ys
+            )
+        except ValueError:  # a class too small to stratify
+            tr, ev = train_test_split(idx, test_size=n_hold, random_state=seed or 0)
+        tr, ev = np.sort(tr), np.sort(ev)
+        return Xs[tr], ys[tr], Xs[ev], ys[ev]
+
+    def _check_source_data(self, source_data, holder, src, n_out):
+        if not (isinstance(source_data, (tuple, list)) and len(source_data) == 2):
+            raise TypeError("source_data must be a pair (Xs, ys).")
+        Xs, ys = source_data
+        Xs, _ = check_X(holder, Xs, reset=False, what="source_data X")
+        ys = check_labels(ys, Xs.shape[0], "source_data labels")
+        if ys.dtype.kind not in "iu" or ys.min() < 0 or ys.max() >= n_out:
+            raise ValueError(
+                "source_data labels must be the pretrained model's output indices "
+                f"0..{n_out - 1} (integers)."
+            )
+        Xs = self._to_model_input(Xs, tuple(src.inputs[0].shape[1:]))
+        return Xs, ys.astype("int32")
