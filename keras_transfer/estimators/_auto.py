@@ -15,7 +15,10 @@ among them, and keep the one that a rule without target labels prefers:
 3. among the rest (source-only is never dropped), the winner has the largest
    information maximisation score on the target rows, ``H(mean p) - mean H(p)``:
    confident predictions that still use every class (SHOT's criterion, which
-   a collapsed or confused model scores low on).
+   a collapsed or confused model scores low on). Each candidate's
+   probabilities are first calibrated by temperature scaling on the held-out
+   source rows, so that a candidate that is merely overconfident (a loss that
+   sharpens predictions, e.g. ``mcc``) does not win on confidence alone.
 
 The winner is the candidate fitted in step 1 (no refit), so its checks hold
 for the model that is returned. ``selection_`` lists every candidate with its
@@ -89,6 +92,27 @@ def auto_candidates(estimator, kind: str) -> list[tuple[str, float]]:
 
 def _label(strategy) -> str:
     return strategy if isinstance(strategy, str) else strategy.name_
+
+
+#: Temperatures tried when calibrating a candidate on the held-out source rows.
+TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(20.0), 61))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T that minimises the NLL of softmax(logits / T) on
+    labelled rows (temperature scaling, Guo et al. 2017)."""
+    rows = np.arange(len(labels))
+    nll = [
+        -np.mean(np.log(_softmax(logits / t)[rows, labels] + 1e-12))
+        for t in TEMPERATURES
+    ]
+    return float(TEMPERATURES[int(np.argmin(nll))])
 
 
 def _information(proba: np.ndarray) -> float:
@@ -193,11 +217,18 @@ def fit_auto(estimator, Xs, ys, Xt, yt, validation_data=None, classes=None):
                 classes=classes,
             )
         seconds = time.perf_counter() - start
-        source_acc = float(np.mean(candidate.predict(Xs_val) == ys_val))
+        source_logits = np.asarray(candidate._model_outputs(Xs_val), "float64")
+        val_enc = np.searchsorted(candidate.classes_, ys_val)
+        source_acc = float(np.mean(np.argmax(source_logits, axis=1) == val_enc))
         Xt_checked = candidate._prediction_input(
             np.asarray(Xt) if not hasattr(Xt, "shape") else Xt
         )
         proba = candidate._proba_of(Xt_checked, max_rows=MAX_TARGET_ROWS)
+        # Calibrated on the held-out source rows, so that a candidate that is
+        # merely overconfident (e.g. one whose loss sharpens predictions) does
+        # not win on target confidence alone.
+        temperature = _temperature(source_logits, val_enc)
+        calibrated = _softmax(np.log(proba + 1e-12) / temperature)
         encoded = np.searchsorted(candidate.classes_, ys_train[~is_masked(ys_train)])
         report = collapse_report(
             proba, encoded, candidate.history_ if weight > 0 else None
@@ -206,7 +237,8 @@ def fit_auto(estimator, Xs, ys, Xt, yt, validation_data=None, classes=None):
             "strategy": _label(name),
             "adaptation_weight": weight,
             "source_accuracy": source_acc,
-            "target_information": _information(proba),
+            "target_information": _information(calibrated),
+            "temperature": temperature,
             "prediction_shift": report.prediction_shift,
             "collapsed": bool(report.collapsed) if weight > 0 else False,
             "reason": "; ".join(report.reasons) if weight > 0 else "",
@@ -237,6 +269,7 @@ def fit_auto(estimator, Xs, ys, Xt, yt, validation_data=None, classes=None):
             "adaptation_weight",
             "source_accuracy",
             "target_information",
+            "temperature",
             "prediction_shift",
             "collapsed",
             "eligible",
