@@ -173,6 +173,54 @@ CASES = {
         ValueError,
         "Training diverged: the loss became (nan|inf) in epoch 1 during fit",
     ),
+    "packed y all -1": (
+        lambda Xs, ys, Xt: (np.concatenate([Xs, Xt]), np.full(len(Xs) + len(Xt), -1)),
+        {},
+        ValueError,
+        "No labelled rows: every y is -1",
+    ),
+    "X is None": (
+        lambda Xs, ys, Xt: (None, ys),
+        {},
+        ValueError,
+        "X is None: pass the features",
+    ),
+    "strategy_params not a dict": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"strategy_params": [("hidden", 8)]},
+        TypeError,
+        "strategy_params must be a dict of keyword arguments",
+    ),
+    "callbacks not a list": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"callbacks": object()},
+        TypeError,
+        "callbacks must be a list of keras.callbacks.Callback",
+    ),
+    "callbacks holding a non-callback": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"callbacks": [print]},
+        TypeError,
+        "callbacks must be a list of keras.callbacks.Callback; it holds a",
+    ),
+    "random_state=-1": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"random_state": -1},
+        ValueError,
+        r"random_state must be None, an int in \[0, 2\*\*32 - 1\]",
+    ),
+    "verbose='loud'": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"verbose": "loud"},
+        ValueError,
+        "verbose must be 0 .silent., 1",
+    ),
+    "jit_compile='maybe'": (
+        lambda Xs, ys, Xt: ((Xs, ys), Xt),
+        {"jit_compile": "maybe"},
+        ValueError,
+        "jit_compile must be True, False or 'auto'",
+    ),
     "no target in explicit form": (
         lambda Xs, ys, Xt: ((Xs, ys), None),
         {},
@@ -189,6 +237,31 @@ def test_bad_input_clear_error(case, data):
     with pytest.raises(error, match=match):
         clf.fit(*make_args(*data))
     assert not hasattr(clf, "model_")  # an unfitted estimator stays unfitted
+
+
+def test_object_int_labels_with_none_and_a_one_tuple_target(data):
+    """Integer labels in an object column with None on the target rows (they
+    gave 'Unknown label type: unknown') and a target passed as (Xt,) (it gave
+    a shape-mismatch message) are accepted."""
+    Xs, ys, Xt = data
+    y = np.array([*ys.tolist(), *[None] * len(Xt)], dtype=object)
+    clf = DomainAdaptiveClassifier(**FAST).fit(np.concatenate([Xs, Xt]), y)
+    assert clf.classes_.tolist() == [0, 1]
+    clf = DomainAdaptiveClassifier(**FAST).fit((Xs, ys), (Xt,))
+    assert clf.predict(Xt).shape == (len(Xt),)
+
+
+def test_bad_parameter_seeds_nothing(data):
+    """A fit refused for a bad parameter leaves the global generators alone."""
+    import random
+
+    Xs, ys, Xt = data
+    np.random.seed(123)
+    random.seed(123)
+    with pytest.raises(ValueError, match="verbose"):
+        DomainAdaptiveClassifier(**{**FAST, "verbose": "loud"}).fit((Xs, ys), Xt)
+    assert np.random.randint(2**31) == np.random.RandomState(123).randint(2**31)
+    assert random.random() == random.Random(123).random()
 
 
 def test_wrong_image_shapes():

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from keras_transfer import backend
 from keras_transfer.data import InputBatches
+from keras_transfer.estimators._params import check_common
 from keras_transfer.estimators._validation import (
     MASK,
     as_image_batch,
@@ -57,7 +58,10 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
             raise ValueError("learning_rate must be > 0.")
 
     def _seed(self):
-        """An int seed (or None) from random_state; seeds Keras when set."""
+        """An int seed (or None) from random_state; seeds Keras when set.
+
+        The parameters are checked first, so a bad one seeds nothing."""
+        check_common(self)
         if self.random_state is None:
             return None
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))

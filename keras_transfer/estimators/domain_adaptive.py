@@ -151,6 +151,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 "No target data: call fit((Xs, ys), Xt) with target features Xt "
                 "(unlabelled is fine)."
             )
+        if isinstance(target, tuple) and len(target) == 1:
+            target = target[0]  # (Xt,): features alone, as a target stream may yield
         if (
             isinstance(target, (tuple, list))
             and len(target) == 2
@@ -170,6 +172,11 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 "None. Pass the labels, with -1 on unlabelled target rows, or use the "
                 "explicit form fit((Xs, ys), Xt)."
             )
+        if X is None:
+            raise ValueError(
+                "X is None: pass the features, fit(X, y) with y = -1 on unlabelled "
+                "target rows, or fit((Xs, ys), Xt)."
+            )
         if sp.issparse(X):
             X = sp.csr_matrix(X)  # any sparse format, rows selectable
         elif not hasattr(X, "iloc"):
@@ -177,6 +184,11 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         n = X.shape[0]
         y = check_labels(y, n, "y")
         masked = is_masked(y)
+        if masked.all():
+            raise ValueError(
+                "No labelled rows: every y is -1 (unlabelled). Give the labels of "
+                "the source rows; -1 marks only the unlabelled target rows."
+            )
         if sample_domain is None:
             is_target = masked
         else:
