@@ -48,25 +48,59 @@ def set_random_seed(seed: int) -> None:
     >>> backend.name() == "tensorflow" or "tensorflow" not in sys.modules
     True
     """
-    import sys
-
     import keras
 
-    if name() == "tensorflow" or "tensorflow" in sys.modules:
+    with keras_without_tensorflow():
         keras.utils.set_random_seed(seed)
-        return
-    try:  # Keras asks a lazy module whether TensorFlow is importable
-        from keras.src.utils import rng_utils
 
-        lazy_tf, saved = rng_utils.tf, rng_utils.tf._available
-    except (ImportError, AttributeError):  # another Keras: its own behaviour
-        keras.utils.set_random_seed(seed)
-        return
-    lazy_tf._available = False
+
+def keras_without_tensorflow():
+    """A context in which Keras does not import TensorFlow just to look at it.
+
+    Keras asks a lazy ``tensorflow`` module whether TensorFlow is importable,
+    importing it, wherever it might meet a TensorFlow object: seeding, and
+    every ``get_config`` (so cloning, copying and saving a model). In a JAX or
+    torch process where TensorFlow is neither the backend nor imported, there
+    is none to meet, so here the lazy module answers "not available"
+    (Keras's private ``module_utils.tensorflow``; another Keras version just
+    behaves as its own). Elsewhere the context does nothing.
+
+    Example:
+    >>> import sys, keras
+    >>> from keras_transfer import backend
+    >>> with backend.keras_without_tensorflow():
+    ...     _ = keras.layers.Dense(2).get_config()
+    >>> backend.name() == "tensorflow" or "tensorflow" not in sys.modules
+    True
+    """
+    import contextlib
+    import sys
+
+    if name() == "tensorflow" or "tensorflow" in sys.modules:
+        return contextlib.nullcontext()
     try:
-        keras.utils.set_random_seed(seed)
-    finally:
-        lazy_tf._available = saved
+        from keras.src.utils import module_utils
+
+        lazy_tf = module_utils.tensorflow
+        lazy_tf._available  # noqa: B018 - the attribute must exist
+    except (ImportError, AttributeError):  # another Keras: its own behaviour
+        return contextlib.nullcontext()
+    return _unavailable(lazy_tf)
+
+
+def _unavailable(lazy_tf):
+    import contextlib
+
+    @contextlib.contextmanager
+    def scope():
+        saved = lazy_tf._available
+        lazy_tf._available = False
+        try:
+            yield
+        finally:
+            lazy_tf._available = saved
+
+    return scope()
 
 
 def limit_threads(n: int = 1) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 
 import keras
 
+from keras_transfer import backend
+
 _BUILDERS: dict[str, Callable] = {}
 
 
@@ -87,6 +89,11 @@ def lenet(
 
 def copy_model(model):
     """A copy of a Keras model or layer with the same weights, sharing nothing."""
+    with backend.keras_without_tensorflow():  # clone_model calls get_config
+        return _copy_model(model)
+
+
+def _copy_model(model):
     try:
         copy = keras.models.clone_model(model)
         if not copy.built and model.built and model.get_build_config():

@@ -141,13 +141,12 @@ def _optimizer_settings(model):
 def _is_softmax(layer) -> bool:
     if isinstance(layer, keras.layers.Softmax):
         return True
+    # By identity and name, not keras.activations.serialize: that imports
+    # TensorFlow (seconds, ~500 MB) inside a JAX or torch process.
     act = getattr(layer, "activation", None)
-    if act is None:
-        return False
-    try:
-        return keras.activations.serialize(act) == "softmax"
-    except Exception:
-        return False
+    return act is keras.activations.softmax or (
+        callable(act) and getattr(act, "__name__", None) == "softmax"
+    )
 
 
 def _head_units_from_weights(path) -> int:
