@@ -729,7 +729,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--schedule", default="ganin", help="λ schedule: ganin, constant, warmup"
     )
-    p.add_argument("--backbone", default="mlp", help="feature extractor: mlp or cnn")
+    p.add_argument(
+        "--backbone",
+        default="auto",
+        help="feature extractor: auto (cnn for images), mlp or cnn",
+    )
     p.add_argument("--epochs", type=int, default=20, help="default 20")
     p.add_argument(
         "--batch-size", type=int, default=64, help="rows per domain per batch (64)"

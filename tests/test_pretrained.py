@@ -153,3 +153,18 @@ def test_seeded_transfer_fit_leaves_tensorflow_unimported():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-1] == str(backend == "tensorflow")
+
+
+def test_domain_adaptive_backbone_defaults_to_auto(images):
+    """DomainAdaptiveClassifier used an MLP on images by default, where
+    TransferClassifier picks a CNN ("auto")."""
+    X, y = images
+    clf = DomainAdaptiveClassifier("source_only", epochs=1, random_state=0)
+    assert clf.get_params()["backbone"] == TransferClassifier().backbone == "auto"
+    clf.fit((X[:40], y[:40]), X[40:])
+    layers = [type(layer).__name__ for layer in clf.model_.feature_extractor.layers]
+    assert "Conv2D" in layers, layers
+    flat = DomainAdaptiveClassifier("source_only", epochs=1, random_state=0)
+    flat.fit((X[:40].reshape(40, -1), y[:40]), X[40:].reshape(20, -1))
+    layers = [type(layer).__name__ for layer in flat.model_.feature_extractor.layers]
+    assert "Conv2D" not in layers and "Dense" in layers, layers

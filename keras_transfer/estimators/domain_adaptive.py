@@ -58,8 +58,10 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         adaptation_weight: λ, the weight of the adaptation term (≥ 0).
         schedule: how λ ramps over training: ``"ganin"`` (default),
             ``"constant"``, ``"warmup"`` or a schedule object.
-        backbone: feature extractor: ``"mlp"``, ``"cnn"``, a ``keras.Model``
-            (copied with its weights) or a callable ``input_shape -> Model``.
+        backbone: feature extractor: ``"auto"`` (``"cnn"`` for images,
+            ``"mlp"`` otherwise, as ``TransferClassifier``), ``"mlp"``,
+            ``"cnn"``, a ``keras.Model`` (copied with its weights) or a
+            callable ``input_shape -> Model``.
         feature_layer: name of the layer of ``backbone`` where features end;
             a feature map ``(n, H, W, C)`` there is global-average pooled.
         backbone_params: keyword arguments of a named backbone builder.
@@ -95,7 +97,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         strategy="dann",
         adaptation_weight: float = 1.0,
         schedule="ganin",
-        backbone="mlp",
+        backbone="auto",
         feature_layer: str | None = None,
         backbone_params: dict | None = None,
         strategy_params: dict | None = None,
