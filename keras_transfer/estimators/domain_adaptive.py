@@ -13,6 +13,7 @@ from keras_transfer.backbones import build_backbone
 from keras_transfer.data import DomainBatches, EpochSync, StreamBatches, is_stream
 from keras_transfer.data.steps import IndexedSteps
 from keras_transfer.estimators._divergence import FailOnNonFinite
+from keras_transfer.estimators._threads import seeded_fit_in_isolation
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_classes,
@@ -215,6 +216,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         schedule = schedules.get(self.schedule)
         return strategy, schedule
 
+    @seeded_fit_in_isolation
     @distributed
     def fit(
         self,

@@ -15,6 +15,7 @@ from keras_transfer.backbones import build_backbone, copy_model, pool_features
 from keras_transfer.data.batches import take_rows
 from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._model_files import check_hdf5, load_model_file
+from keras_transfer.estimators._threads import seeded_fit_in_isolation
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
@@ -663,6 +664,7 @@ class TransferClassifier(BaseTransferEstimator):
 
     # ---- fit -----------------------------------------------------------------------
 
+    @seeded_fit_in_isolation
     def fit(
         self,
         X=None,
