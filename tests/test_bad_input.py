@@ -505,6 +505,10 @@ OFF_THE_HAPPY_PATH = {
         "exits 0 quietly when the reader goes away",
         "tests/test_cli.py::test_predict_to_a_closed_pipe_is_quiet",
     ),
+    "`TransferClassifier(verbose=1 or 2)`": (
+        "a header line before each phase: source pre-training, target training",
+        "tests/test_pretrained.py::test_verbose_transfer_fit_names_its_phases",
+    ),
     "proxy A-distance of indistinguishable domains": (
         "clipped to [0, 2] (gave down to -0.36)",
         "tests/test_diagnostics.py::test_proxy_a_distance_is_clipped_to_0_2",

@@ -168,3 +168,19 @@ def test_domain_adaptive_backbone_defaults_to_auto(images):
     flat.fit((X[:40].reshape(40, -1), y[:40]), X[40:].reshape(20, -1))
     layers = [type(layer).__name__ for layer in flat.model_.feature_extractor.layers]
     assert "Conv2D" not in layers and "Dense" in layers, layers
+
+
+def test_verbose_transfer_fit_names_its_phases(capsys):
+    """TransferClassifier(verbose=2) printed two runs of epochs with no header."""
+    from keras_transfer.datasets import make_rotated_moons
+
+    Xs, ys, Xt, yt = make_rotated_moons(64, 64, random_state=0)
+    TransferClassifier(epochs=1, pretrain_epochs=1, verbose=2, random_state=0).fit(
+        source=(Xs, ys), target=(Xt, yt)
+    )
+    out = capsys.readouterr().out
+    pre, target = (
+        out.index("Source pre-training: 1 epochs on "),
+        out.index("Target training (fine_tune): 1 epochs on 64 target rows"),
+    )
+    assert pre < target

@@ -539,6 +539,12 @@ class TransferClassifier(BaseTransferEstimator):
             batches = _TaskBatches(
                 Xs, ys_enc, batch_size=self.batch_size, seed=seed, plain=True
             )
+            if self.verbose:
+                print(
+                    f"Source pre-training: {self.pretrain_epochs} epochs on "
+                    f"{Xs.shape[0]} source rows, {n_classes} classes",
+                    flush=True,
+                )
             history = model.fit(
                 batches,
                 epochs=self.pretrain_epochs,
@@ -824,6 +830,12 @@ class TransferClassifier(BaseTransferEstimator):
             seed=seed,
         )
         val = self._validation_batches(validation_data, holder, classes, src)
+        if self.verbose:
+            print(
+                f"Target training ({self.strategy}): {self.epochs} epochs on "
+                f"{Xt.shape[0]} target rows, {len(classes)} classes",
+                flush=True,
+            )
         history = model.fit(
             batches,
             epochs=self.epochs,
