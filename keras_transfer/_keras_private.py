@@ -46,6 +46,25 @@ def seed_without_tensorflow(seed: int) -> bool:
     return True
 
 
+# ---- 1b. keras.src.utils.module_utils: TensorFlow looked at, not imported ----
+def lazy_tensorflow():
+    """Keras's lazy ``tensorflow`` module (``module_utils.tensorflow``).
+
+    Its ``_available`` flag says whether Keras may import TensorFlow to check
+    whether an object is a TensorFlow one (every ``get_config`` does);
+    :func:`keras_transfer.backend.keras_without_tensorflow` sets it to False
+    for a while. None for a Keras without it.
+    """
+    try:
+        from keras.src.utils import module_utils
+
+        lazy_tf = module_utils.tensorflow
+        lazy_tf._available  # noqa: B018 - the attribute must exist
+    except (ImportError, AttributeError):
+        return None
+    return lazy_tf
+
+
 # ---- 2. Layer._flatten_layers: the sub-layers a layer tracks ----
 def walk_layers(
     layer, descend: Callable[[object], bool] | None = None

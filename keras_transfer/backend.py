@@ -62,6 +62,51 @@ def set_random_seed(seed: int) -> None:
         keras.utils.set_random_seed(seed)
 
 
+def keras_without_tensorflow():
+    """A context in which Keras does not import TensorFlow just to look at it.
+
+    Keras asks a lazy ``tensorflow`` module whether TensorFlow is importable,
+    importing it, wherever it might meet a TensorFlow object: every
+    ``get_config`` (so cloning, copying and saving a model). In a JAX or torch
+    process where TensorFlow is neither the backend nor imported, there is
+    none to meet, so here the lazy module answers "not available"
+    (``_keras_private.lazy_tensorflow``; another Keras version just behaves
+    as its own). Elsewhere the context does nothing.
+
+    Example:
+    >>> import sys, keras
+    >>> from keras_transfer import backend
+    >>> with backend.keras_without_tensorflow():
+    ...     _ = keras.layers.Dense(2).get_config()
+    >>> backend.name() == "tensorflow" or "tensorflow" not in sys.modules
+    True
+    """
+    import contextlib
+    import sys
+
+    from keras_transfer._keras_private import lazy_tensorflow
+
+    lazy_tf = lazy_tensorflow()
+    if name() == "tensorflow" or "tensorflow" in sys.modules or lazy_tf is None:
+        return contextlib.nullcontext()
+    return _unavailable(lazy_tf)
+
+
+def _unavailable(lazy_tf):
+    import contextlib
+
+    @contextlib.contextmanager
+    def scope():
+        saved = lazy_tf._available
+        lazy_tf._available = False
+        try:
+            yield
+        finally:
+            lazy_tf._available = saved
+
+    return scope()
+
+
 def limit_threads(n: int = 1) -> None:
     """Cap the CPU thread pools of the running backend at ``n`` threads.
 

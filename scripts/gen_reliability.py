@@ -1,4 +1,4 @@
-"""Regenerate the bad-input table of docs/reliability.md from tests/test_bad_input.py.
+"""Regenerate the tables of docs/reliability.md from tests/test_bad_input.py.
 
 Runs every case of ``CASES`` and records the exact error a user sees.
 
@@ -43,6 +43,12 @@ def main() -> None:
     from _report import write_section
 
     write_section("bad-inputs", "\n".join(rows), page="reliability.md")
+    from test_bad_input import OFF_THE_HAPPY_PATH
+
+    rows = ["| situation | what happens | test |", "|---|---|---|"]
+    for situation, (behaviour, test) in OFF_THE_HAPPY_PATH.items():
+        rows.append(f"| {situation} | {behaviour} | `{test}` |")
+    write_section("off-happy-path", "\n".join(rows), page="reliability.md")
 
 
 if __name__ == "__main__":

@@ -377,3 +377,30 @@ def test_parser_defaults_match_the_demo_settings():
     args = build_parser().parse_args(["demo"])
     assert (args.epochs, args.seed, args.verbose) == (20, 0, 1)
     assert args.out == "keras_transfer_demo.png"
+
+
+def test_predict_to_a_closed_pipe_is_quiet(moons_files, tmp_path):
+    """`keras-transfer predict ... -o - | head -1` printed `error: [Errno 32]
+    Broken pipe`."""
+    from keras_transfer import DomainAdaptiveClassifier
+
+    d, (Xs, ys, Xt, _) = moons_files
+    model = tmp_path / "m.pkl"
+    DomainAdaptiveClassifier(epochs=1, random_state=0).fit((Xs, ys), Xt).save(model)
+    many = tmp_path / "many.csv"
+    np.savetxt(many, np.tile(Xt, (200, 1)), delimiter=",", fmt="%.6g")
+    code = (
+        "import sys; from keras_transfer.cli import main; "
+        f"sys.exit(main(['predict', {str(model)!r}, {str(many)!r}, '-o', '-']))"
+    )
+    producer = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "KERAS_BACKEND": BACKEND},
+    )
+    assert producer.stdout.readline().strip() == b"prediction"
+    producer.stdout.close()  # what `head -1` does after its line
+    err = producer.stderr.read().decode()
+    assert producer.wait(timeout=300) == 0, err
+    assert "Broken pipe" not in err and "Traceback" not in err, err

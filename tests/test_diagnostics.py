@@ -248,3 +248,12 @@ def test_importing_diagnostics_does_not_import_keras():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_proxy_a_distance_is_clipped_to_0_2():
+    """Indistinguishable domains gave values below 0 (down to -0.36 here)."""
+    from keras_transfer.diagnostics import proxy_a_distance
+
+    for seed in range(8):
+        X = np.random.default_rng(seed).normal(size=(100, 3))
+        assert 0.0 <= proxy_a_distance(X, X.copy(), random_state=seed) <= 2.0

@@ -114,3 +114,73 @@ def test_legacy_keras2_h5_model_loads_with_its_optimizer_settings(images, tmp_pa
     assert settings["inherited"] is True
     assert float(clf.model_.optimizer.beta_1) == pytest.approx(0.8)
     assert clf.predict_proba(X).shape == (60, 2)
+
+
+def test_seeded_transfer_fit_leaves_tensorflow_unimported():
+    """TransferClassifier asked keras.activations.serialize whether the source
+    head was a softmax, which imports TensorFlow (~500 MB) in a JAX or torch
+    process."""
+    import os
+    import subprocess
+    import sys
+
+    from keras_transfer.estimators.transfer import _is_softmax
+
+    assert _is_softmax(keras.layers.Dense(2, activation="softmax"))
+    assert _is_softmax(keras.layers.Softmax())
+    assert not _is_softmax(keras.layers.Dense(2, activation="relu"))
+    assert not _is_softmax(keras.layers.Dense(2))
+    code = (
+        "import sys, keras\n"
+        "from keras_transfer import TransferClassifier\n"
+        "from keras_transfer.datasets import make_rotated_moons\n"
+        "Xs, ys, Xt, yt = make_rotated_moons(64, 64, random_state=0)\n"
+        "src = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8),\n"
+        "                        keras.layers.Dense(2, activation='softmax')])\n"
+        "TransferClassifier(source_model=src, epochs=1, random_state=3)"
+        ".fit(Xt, yt)\n"
+        "TransferClassifier(epochs=1, pretrain_epochs=1, random_state=3)"
+        ".fit(source=(Xs, ys), target=(Xt, yt))\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    backend = keras.backend.backend()
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == str(backend == "tensorflow")
+
+
+def test_domain_adaptive_backbone_defaults_to_auto(images):
+    """DomainAdaptiveClassifier used an MLP on images by default, where
+    TransferClassifier picks a CNN ("auto")."""
+    X, y = images
+    clf = DomainAdaptiveClassifier("source_only", epochs=1, random_state=0)
+    assert clf.get_params()["backbone"] == TransferClassifier().backbone == "auto"
+    clf.fit((X[:40], y[:40]), X[40:])
+    layers = [type(layer).__name__ for layer in clf.model_.feature_extractor.layers]
+    assert "Conv2D" in layers, layers
+    flat = DomainAdaptiveClassifier("source_only", epochs=1, random_state=0)
+    flat.fit((X[:40].reshape(40, -1), y[:40]), X[40:].reshape(20, -1))
+    layers = [type(layer).__name__ for layer in flat.model_.feature_extractor.layers]
+    assert "Conv2D" not in layers and "Dense" in layers, layers
+
+
+def test_verbose_transfer_fit_names_its_phases(capsys):
+    """TransferClassifier(verbose=2) printed two runs of epochs with no header."""
+    from keras_transfer.datasets import make_rotated_moons
+
+    Xs, ys, Xt, yt = make_rotated_moons(64, 64, random_state=0)
+    TransferClassifier(epochs=1, pretrain_epochs=1, verbose=2, random_state=0).fit(
+        source=(Xs, ys), target=(Xt, yt)
+    )
+    out = capsys.readouterr().out
+    pre, target = (
+        out.index("Source pre-training: 1 epochs on "),
+        out.index("Target training (fine_tune): 1 epochs on 64 target rows"),
+    )
+    assert pre < target

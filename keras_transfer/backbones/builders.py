@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 
 import keras
 
+from keras_transfer import backend
+
 _BUILDERS: dict[str, Callable] = {}
 
 
@@ -87,6 +89,11 @@ def lenet(
 
 def copy_model(model):
     """A copy of a Keras model or layer with the same weights, sharing nothing."""
+    with backend.keras_without_tensorflow():  # clone_model calls get_config
+        return _copy_model(model)
+
+
+def _copy_model(model):
     try:
         copy = keras.models.clone_model(model)
         if not copy.built and model.built and model.get_build_config():
@@ -172,7 +179,8 @@ def _pooled(model):
 def build_backbone(backbone, input_shape, feature_layer=None, **kwargs):
     """Resolve ``backbone=`` into a fresh feature-extractor model.
 
-    ``backbone`` is a registered name, a Keras model or layer (copied, with
+    ``backbone`` is ``"auto"`` (``"cnn"`` for images ``(H, W, C)``, ``"mlp"``
+    otherwise), a registered name, a Keras model or layer (copied, with
     its weights, so the user's object is never changed), or a callable
     ``fn(input_shape) -> keras.Model``. With ``feature_layer`` the model is
     cut at that layer; without it the whole model is the feature extractor.
@@ -185,10 +193,13 @@ def build_backbone(backbone, input_shape, feature_layer=None, **kwargs):
     (None, 4)
     """
     input_shape = tuple(input_shape)
+    if isinstance(backbone, str) and backbone == "auto":
+        backbone = "cnn" if len(input_shape) == 3 else "mlp"
     if isinstance(backbone, str):
         if backbone not in _BUILDERS:
             raise ValueError(
-                f"Unknown backbone {backbone!r}. Use one of {available_backbones()}, "
+                f"Unknown backbone {backbone!r}. Use 'auto' (cnn for images, mlp "
+                f"otherwise), one of {available_backbones()}, "
                 "a keras.Model, or a callable input_shape -> keras.Model."
             )
         try:

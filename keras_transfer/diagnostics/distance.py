@@ -65,8 +65,8 @@ def proxy_a_distance(
         random_state: seed of the subsampling and the split.
 
     Returns:
-        The proxy A-distance, ``2 (1 - 2 ε)``, in ``[-2, 2]`` (values below 0
-        only happen by chance, when the domains are indistinguishable).
+        The proxy A-distance, ``2 (1 - 2 ε)``, clipped to ``[0, 2]`` (below 0
+        only happens by chance, when the domains are indistinguishable).
 
     Example:
     >>> import numpy as np
@@ -123,4 +123,6 @@ def proxy_a_distance(
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(X_train, d_train)
     error = 1.0 - float(search.score(X_test, d_test))
-    return 2.0 * (1.0 - 2.0 * error)
+    # Clipped to [0, 2]: an error above 1/2 (a value below 0) only happens by
+    # chance, when the domains cannot be told apart.
+    return float(np.clip(2.0 * (1.0 - 2.0 * error), 0.0, 2.0))

@@ -18,6 +18,8 @@ import zipfile
 import h5py
 import keras
 
+from keras_transfer import backend
+
 _KERAS2_NAMES = {"lr": "learning_rate"}
 
 
@@ -115,9 +117,11 @@ def load_model_file(path: str):
 
     Example:
     >>> import os, tempfile, keras
+    >>> from keras_transfer import backend
     >>> from keras_transfer.estimators._model_files import load_model_file
     >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")
-    >>> keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(path)
+    >>> with backend.keras_without_tensorflow():  # Keras's saving would import it
+    ...     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(path)
     >>> model, settings = load_model_file(path)
     >>> model.output_shape, settings
     ((None, 2), None)
@@ -126,7 +130,8 @@ def load_model_file(path: str):
     if lower.endswith(".keras"):
         check_keras_archive(path)
         try:
-            model = keras.saving.load_model(path)
+            with backend.keras_without_tensorflow():
+                model = keras.saving.load_model(path)
         except Exception as err:
             raise _fail(
                 path, f"Keras could not load it: {type(err).__name__}: {err}"
@@ -136,7 +141,8 @@ def load_model_file(path: str):
     try:
         # compile=False: a Keras 2 optimizer config (lr=, decay=) does not load
         # in Keras 3; its settings are read from training_config instead.
-        model = keras.saving.load_model(path, compile=False)
+        with backend.keras_without_tensorflow():
+            model = keras.saving.load_model(path, compile=False)
     except Exception as err:
         raise _fail(
             path,

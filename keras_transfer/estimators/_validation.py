@@ -138,6 +138,13 @@ def check_labels(y, n_rows: int, what: str):
 
 def encode_labels(labelled_y):
     """The sorted classes of the labelled rows (after classification checks)."""
+    labelled_y = np.asarray(labelled_y)
+    if labelled_y.dtype.kind == "O" and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in labelled_y
+    ):
+        # Integers in an object array (a column with None on unlabelled rows):
+        # sklearn calls that label type "unknown".
+        labelled_y = labelled_y.astype("int64")
     check_classification_targets(labelled_y)
     classes = np.unique(labelled_y)
     return classes

@@ -18,6 +18,7 @@ from keras_transfer import backend
 from keras_transfer.data import DomainBatches, EpochSync, InputBatches
 from keras_transfer.data.steps import IndexedSteps
 from keras_transfer.estimators._divergence import FailOnNonFinite
+from keras_transfer.estimators._params import check_common
 from keras_transfer.estimators._validation import (
     MASK,
     as_image_batch,
@@ -80,7 +81,10 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
     # ---- parameters ------------------------------------------------------------
 
     def _seed(self):
-        """An int seed (or None) from random_state; seeds Keras when set."""
+        """An int seed (or None) from random_state; seeds Keras when set.
+
+        The parameters are checked first, so a bad one seeds nothing."""
+        check_common(self)
         if self.random_state is None:
             return None
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))

@@ -14,6 +14,7 @@ from keras_transfer.data import DomainBatches, StreamBatches, is_stream
 from keras_transfer.data.packing import unpack_domains
 from keras_transfer.diagnostics.collapse import collapse_report, warn_collapse
 from keras_transfer.estimators._auto import fit_auto, is_auto
+from keras_transfer.estimators._threads import seeded_fit_in_isolation
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_classes,
@@ -178,6 +179,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 "No target data: call fit((Xs, ys), Xt) with target features Xt "
                 "(unlabelled is fine)."
             )
+        if isinstance(target, tuple) and len(target) == 1:
+            target = target[0]  # (Xt,): features alone, as a target stream may yield
         if (
             isinstance(target, (tuple, list))
             and len(target) == 2
@@ -197,11 +200,21 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
                 "None. Pass the labels, with -1 on unlabelled target rows, or use the "
                 "explicit form fit((Xs, ys), Xt)."
             )
+        if X is None:
+            raise ValueError(
+                "X is None: pass the features, fit(X, y) with y = -1 on unlabelled "
+                "target rows, or fit((Xs, ys), Xt)."
+            )
         if sp.issparse(X):
             X = sp.csr_matrix(X)  # any sparse format, rows selectable
         elif not hasattr(X, "iloc"):
             X = np.asarray(X)
         y = check_labels(y, X.shape[0], "y")
+        if is_masked(y).all():
+            raise ValueError(
+                "No labelled rows: every y is -1 (unlabelled). Give the labels of "
+                "the source rows; -1 marks only the unlabelled target rows."
+            )
         Xs, ys, Xt, yt = unpack_domains(X, y, sample_domain)
         return (Xs, ys, Xt, yt) if len(yt) else (Xs, ys, None, None)
 
@@ -240,6 +253,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         settings["schedule"] = schedules.get(settings["schedule"])
         return settings
 
+    @seeded_fit_in_isolation
     @distributed
     def fit(
         self,

@@ -15,6 +15,7 @@ from keras_transfer.estimators._source import (
     _is_softmax,
     _optimizer_settings,
 )
+from keras_transfer.estimators._threads import seeded_fit_in_isolation
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
@@ -347,6 +348,12 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
                 seed=seed,
                 labels_only=True,
             )
+            if self.verbose:
+                print(
+                    f"Source pre-training: {epochs} epochs on "
+                    f"{Xs.shape[0]} source rows, {n_classes} classes",
+                    flush=True,
+                )
             history = model.fit(
                 batches,
                 epochs=epochs,
@@ -439,6 +446,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
 
     # ---- fit -----------------------------------------------------------------------
 
+    @seeded_fit_in_isolation
     @distributed
     def fit(
         self,
@@ -581,6 +589,12 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         )
         model.set_total_steps(epochs * len(batches))
         val = self._validation_batches(validation_data, holder, classes, src)
+        if self.verbose:
+            print(
+                f"Target training ({self.strategy}): {epochs} epochs on "
+                f"{Xt.shape[0]} target rows, {len(classes)} classes",
+                flush=True,
+            )
         history = self._train(
             model,
             batches,
