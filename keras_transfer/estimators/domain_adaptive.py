@@ -313,9 +313,6 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             adaptation_weight,
             schedule,
             total_steps=self.epochs * len(batches),
-            steps_per_execution=backend.steps_per_execution(
-                len(batches), self.callbacks
-            ),
         )
         val = self._validation_batches(validation_data, holder, classes)
         strategy.before_fit(
@@ -324,14 +321,23 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             self.epochs,
             verbose=self.verbose,
         )
-        history = model.fit(
-            batches,
-            epochs=self.epochs,
-            verbose=self.verbose,
-            callbacks=[*(self.callbacks or []), EpochSync(batches)],
-            shuffle=False,  # DomainBatches shuffles rows, as a function of the epoch
-            validation_data=val,
+        # Several steps per compiled call, for this fit only (arrays; streams
+        # keep one, so a stream's error surfaces at its step): the compile
+        # config that pickling saves keeps 1, which every backend can load.
+        model.steps_per_execution = backend.steps_per_execution(
+            len(batches), self.callbacks
         )
+        try:
+            history = model.fit(
+                batches,
+                epochs=self.epochs,
+                verbose=self.verbose,
+                callbacks=[*(self.callbacks or []), EpochSync(batches)],
+                shuffle=False,  # DomainBatches shuffles rows, per epoch
+                validation_data=val,
+            )
+        finally:
+            model.steps_per_execution = 1
         strategy.after_fit(model, target_X)
         return self._commit(
             holder,
@@ -491,21 +497,9 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         )
 
     def _new_model(
-        self,
-        input_shape,
-        n_classes,
-        strategy,
-        adaptation_weight,
-        schedule,
-        total_steps,
-        steps_per_execution=1,
+        self, input_shape, n_classes, strategy, adaptation_weight, schedule, total_steps
     ) -> AdaptationModel:
-        """A built and compiled AdaptationModel whose λ schedule spans total_steps.
-
-        ``steps_per_execution`` > 1 (arrays only: ``backend.steps_per_execution``)
-        runs several steps per compiled call; streams keep one, so that a
-        stream's error surfaces at the step that raised it.
-        """
+        """A built and compiled AdaptationModel whose λ schedule spans total_steps."""
         feature_extractor = build_backbone(
             self.backbone,
             tuple(input_shape),
@@ -521,11 +515,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         )
         model.build((None, *input_shape))
         model.set_total_steps(total_steps)
-        model.compile(
-            optimizer=self._make_optimizer(),
-            jit_compile=self.jit_compile,
-            steps_per_execution=steps_per_execution,
-        )
+        model.compile(optimizer=self._make_optimizer(), jit_compile=self.jit_compile)
         return model
 
     def _validation_batches(self, validation_data, holder, classes):
