@@ -317,7 +317,7 @@ def steps_per_execution(steps_per_epoch: int, callbacks=()) -> int:
 
     On TensorFlow a step of a small network costs far more in Python dispatch
     (one ``tf.function`` call, a log dict per step) than in arithmetic; with
-    ``compile(steps_per_execution=k)`` one call runs ``k`` steps in a graph
+    Keras's ``model.steps_per_execution = k`` one call runs ``k`` steps in a graph
     loop, and JAX skips the per-step callback round trip. The steps and their
     order are unchanged, so are the results. It stays 1 on torch (Keras's
     torch trainer runs one step per call), under ``tf.distribute`` (Keras's

@@ -242,7 +242,14 @@ def test_steps_per_call_change_no_result(small_moons, monkeypatch):
         def on_train_batch_end(self, batch, logs=None):
             self.steps += 1
 
-    fast = DomainAdaptiveClassifier(**params).fit((Xs, ys), Xt)
+    class Probe(keras.callbacks.Callback):  # no batch hooks: k stays > 1
+        def on_train_begin(self, logs=None):
+            self.k = self.model.steps_per_execution
+
+    probe = Probe()
+    fast = DomainAdaptiveClassifier(**params, callbacks=[probe]).fit((Xs, ys), Xt)
+    assert (probe.k == 1) == (backend.name() == "torch"), probe.k
+    assert fast.model_.steps_per_execution == 1  # what pickling saves: loads anywhere
     counter = PerBatch()
     DomainAdaptiveClassifier(**params, callbacks=[counter]).fit((Xs, ys), Xt)
     steps = 3 * -(-max(len(Xs), len(Xt)) // 32)

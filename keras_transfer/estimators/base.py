@@ -117,6 +117,7 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         callbacks=(),
         steps: int | None = None,
         epochs: int | None = None,
+        steps_per_execution: int = 1,
     ):
         """The one training path of both estimators: the strategy's
         ``before_fit``, Keras's ``model.fit``, the strategy's ``after_fit``.
@@ -129,7 +130,10 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         under tf.distribute, are not lost; what a stream raised is re-raised
         unwrapped). A non-finite loss or weight fails the fit
         (:class:`FailOnNonFinite`). ``epochs`` defaults to ``self.epochs``.
-        Returns Keras's ``History``.
+        ``steps_per_execution`` > 1 (arrays only, see
+        ``backend.steps_per_execution``) runs several steps per compiled call
+        for this fit only: the compile config that pickling saves keeps 1,
+        which every backend can load. Returns Keras's ``History``.
         """
         epochs = self.epochs if epochs is None else int(epochs)
         callbacks = [FailOnNonFinite(), *callbacks]
@@ -144,6 +148,7 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
             model.strategy.before_fit(
                 model, source_batches, epochs, verbose=self.verbose
             )
+            model.steps_per_execution = int(steps_per_execution) if arrays else 1
             history = model.fit(
                 feed,
                 epochs=epochs,
@@ -159,6 +164,8 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
             if error is not None:  # what the stream raised, unwrapped
                 raise error from None
             raise
+        finally:
+            model.steps_per_execution = 1
         model.strategy.after_fit(model, target_X)
         return history
 

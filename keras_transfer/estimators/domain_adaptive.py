@@ -368,9 +368,6 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             strategy,
             settings,
             total_steps=self.epochs * len(batches),
-            steps_per_execution=backend.steps_per_execution(
-                len(batches), self.callbacks
-            ),
         )
         val = self._validation_batches(validation_data, holder, classes)
         history = self._train(
@@ -382,6 +379,9 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             target_X=target_X,
             validation=val,
             callbacks=self.callbacks or [],
+            steps_per_execution=backend.steps_per_execution(
+                len(batches), self.callbacks
+            ),
         )
         self._commit(
             holder,
@@ -547,14 +547,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         strategy,
         settings,
         total_steps,
-        steps_per_execution=1,
     ) -> AdaptationModel:
-        """A built and compiled AdaptationModel whose λ schedule spans total_steps.
-
-        ``steps_per_execution`` > 1 (arrays only: ``backend.steps_per_execution``)
-        runs several steps per compiled call; streams keep one, so that a
-        stream's error surfaces at the step that raised it.
-        """
+        """A built and compiled AdaptationModel whose λ schedule spans total_steps."""
         backbone = self.backbone
         if isinstance(backbone, str) and backbone == "auto":
             backbone = "cnn" if len(input_shape) == 3 else "mlp"
@@ -576,11 +570,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         optimizer = self._make_optimizer(
             settings["optimizer"], settings["learning_rate"]
         )
-        model.compile(
-            optimizer=optimizer,
-            jit_compile=self.jit_compile,
-            steps_per_execution=steps_per_execution,
-        )
+        model.compile(optimizer=optimizer, jit_compile=self.jit_compile)
         return model
 
     def _warn_if_collapsed(self, strategy, ys_enc, target_X):
