@@ -83,6 +83,14 @@ class SelfTraining(Strategy):
     (200,)
     """
 
+    recipe = {
+        "adaptation_weight": 1.0,
+        "schedule": "ganin",
+        "source": "Sohn et al. 2020 (FixMatch): pseudo-label loss weight 1, "
+        "threshold 0.95; Berthelot et al. 2022 (AdaMatch): distribution "
+        "alignment for class balance",
+    }
+
     def __init__(
         self,
         threshold: float = 0.95,
