@@ -8,6 +8,8 @@ import keras
 import scipy.sparse as sp
 from keras import ops
 
+from keras_transfer.losses import domain_spectral_penalty
+
 #: Estimator-level training settings used where a strategy's recipe is silent.
 DEFAULT_RECIPE = {
     "adaptation_weight": 1.0,
@@ -140,6 +142,19 @@ class Strategy(keras.layers.Layer):
 
     def call(self, features, logits, lam, training=False, x=None):
         return {}
+
+    def spectral_penalty(self, batch: dict):
+        """``bsp · domain_spectral_penalty`` of the batch's features.
+
+        Batch Spectral Penalization (Chen et al., ICML 2019), the ``bsp=``
+        option of the adversarial strategies; 0 when the strategy has no
+        ``bsp`` weight or it is 0.
+        """
+        weight = float(getattr(self, "bsp", 0.0))
+        if not weight:
+            return 0.0
+        features = ops.cast(batch["features"], "float32")
+        return weight * domain_spectral_penalty(features, batch["is_source"])
 
     def adaptation_loss(self, outputs: dict, batch: dict):
         return ops.zeros((), dtype="float32")

@@ -8,7 +8,6 @@ from keras import ops
 from keras_transfer.layers import GradientReversal
 from keras_transfer.losses import (
     domain_adversarial_loss,
-    domain_spectral_penalty,
     entropy_weights,
     multilinear_map,
     randomized_multilinear_map,
@@ -142,10 +141,7 @@ class CDAN(Strategy):
                 ops.sum(wt), 1e-7
             )
         loss = domain_adversarial_loss(logits, is_source, sample_weight=weight)
-        if self.bsp:
-            features = ops.cast(batch["features"], "float32")
-            loss = loss + self.bsp * domain_spectral_penalty(features, is_source)
-        return loss
+        return loss + self.spectral_penalty(batch)
 
     def get_config(self):
         return {

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_transfer.layers import GradientReversal
-from keras_transfer.losses import domain_adversarial_loss, domain_spectral_penalty
+from keras_transfer.losses import domain_adversarial_loss
 from keras_transfer.strategies.base import Strategy, register_strategy
 
 
@@ -91,12 +91,7 @@ class DANN(Strategy):
     def adaptation_loss(self, outputs, batch):
         logits = ops.reshape(outputs["domain_logits"], (-1,))
         loss = domain_adversarial_loss(logits, batch["is_source"])
-        if self.bsp:
-            features = ops.cast(batch["features"], "float32")
-            loss = loss + self.bsp * domain_spectral_penalty(
-                features, batch["is_source"]
-            )
-        return loss
+        return loss + self.spectral_penalty(batch)
 
     def get_config(self):
         return {

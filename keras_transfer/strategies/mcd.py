@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_transfer.layers import GradientReversal
-from keras_transfer.losses import classifier_discrepancy, domain_spectral_penalty
+from keras_transfer.losses import classifier_discrepancy
 from keras_transfer.strategies.base import Strategy, register_strategy
 from keras_transfer.strategies.mdd import classifier_head
 
@@ -98,12 +98,7 @@ class MCD(Strategy):
             weight=1.0 - batch["is_source"],
         )
         loss = heads_ce - discrepancy
-        if self.bsp:
-            features = ops.cast(batch["features"], "float32")
-            loss = loss + self.bsp * domain_spectral_penalty(
-                features, batch["is_source"]
-            )
-        return loss
+        return loss + self.spectral_penalty(batch)
 
     def get_config(self):
         return {**super().get_config(), "units": list(self.units), "bsp": self.bsp}

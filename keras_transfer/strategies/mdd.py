@@ -7,7 +7,6 @@ from keras import ops
 
 from keras_transfer.layers import GradientReversal
 from keras_transfer.losses import (
-    domain_spectral_penalty,
     margin_disparity_discrepancy,
 )
 from keras_transfer.strategies.base import Strategy, register_strategy
@@ -121,12 +120,7 @@ class MDD(Strategy):
             batch["is_source"],
             self.margin,
         )
-        if self.bsp:
-            features = ops.cast(batch["features"], "float32")
-            loss = loss + self.bsp * domain_spectral_penalty(
-                features, batch["is_source"]
-            )
-        return loss
+        return loss + self.spectral_penalty(batch)
 
     def get_config(self):
         return {
