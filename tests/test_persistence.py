@@ -149,7 +149,10 @@ def test_resume_from_backup_matches_uninterrupted_fit(small_moons, tmp_path):
     """keras.callbacks.BackupAndRestore: an interrupted fit, fitted again with the
     same backup directory, resumes and ends where an uninterrupted fit ends."""
     Xs, ys, Xt, _ = small_moons
-    params = dict(FAST, epochs=4)
+    # The discriminator's dropout (DANN's default) draws from a seed state that
+    # BackupAndRestore does not keep: the resumed fit is asked to match the
+    # uninterrupted one without it (with it they differ by ~1e-3).
+    params = dict(FAST, epochs=4, strategy_params={"dropout": 0.0})
     full = DomainAdaptiveClassifier("dann", **params).fit((Xs, ys), Xt)
 
     class Crash(keras.callbacks.Callback):

@@ -90,10 +90,12 @@ def check_mapping(value, name: str) -> None:
 def check_common(estimator) -> None:
     """Every check above that applies to ``estimator``'s parameters."""
     check_random_state(estimator.random_state)
-    check_verbose(estimator.verbose)
+    if hasattr(estimator, "verbose"):
+        check_verbose(estimator.verbose)
     if hasattr(estimator, "jit_compile"):
         check_jit_compile(estimator.jit_compile)
-    check_callbacks(estimator.callbacks)
+    if hasattr(estimator, "callbacks"):
+        check_callbacks(estimator.callbacks)
     for name in ("strategy_params", "backbone_params"):
         if hasattr(estimator, name):
             check_mapping(getattr(estimator, name), name)

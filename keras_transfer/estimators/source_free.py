@@ -14,7 +14,13 @@ import numpy as np
 from keras import ops
 
 from keras_transfer.backbones import copy_model, cut
-from keras_transfer.estimators._validation import as_image_batch, check_X
+from keras_transfer.estimators._validation import (
+    as_image_batch,
+    check_params,
+    check_X,
+    non_negative,
+    positive_int,
+)
 from keras_transfer.estimators.base import BaseTransferEstimator
 from keras_transfer.losses import prediction_entropy
 
@@ -188,8 +194,15 @@ class _SourceFreeBase(BaseTransferEstimator):
             )
         return X, holder, model, classes
 
+    #: the parameter table: name -> constraint (see _validation.check_params)
+    PARAMETERS = {
+        "epochs": positive_int(),
+        "batch_size": positive_int(),
+        "learning_rate": non_negative(positive=True),
+    }
+
     def _check_common(self):
-        self._check_common_params()
+        check_params(self, self.PARAMETERS)
 
 
 class SHOTClassifier(_SourceFreeBase):
@@ -418,7 +431,7 @@ class TentClassifier(_SourceFreeBase):
     def _check_common(self):
         self.epochs = 1  # for the shared checks; one pass by definition
         try:
-            self._check_common_params()
+            super()._check_common()
         finally:
             del self.epochs
         if not 0.0 <= float(self.stats_momentum) < 1.0:
