@@ -152,9 +152,11 @@ STREAM_BODY = """
     p = {}
     for distribution in (None, "data_parallel"):
         drawn.append([])
+        # Without the discriminator's dropout (DANN's default): each replica
+        # draws its own masks (see BODY above).
         clf = DomainAdaptiveClassifier(
             "dann", epochs=3, batch_size=32, random_state=0,
-            distribution=distribution,
+            distribution=distribution, strategy_params={"dropout": 0.0},
         )
         clf.fit(source=source, target=Xt, classes=[0, 1], steps_per_epoch=4)
         p[distribution] = clf.predict_proba(Xt)
