@@ -1,4 +1,4 @@
-"""Feature extractors: named builders and cutting a user's model."""
+"""Feature extractors: named builders, pretrained networks, cutting a model."""
 
 from keras_transfer.backbones.builders import (
     available_backbones,
@@ -10,13 +10,17 @@ from keras_transfer.backbones.builders import (
     pool_features,
     register_backbone,
 )
+from keras_transfer.backbones.files import load_network
+from keras_transfer.backbones.pretrained import Pretrained
 
 __all__ = [
+    "Pretrained",
     "available_backbones",
     "build_backbone",
     "copy_model",
     "cut",
     "lenet",
+    "load_network",
     "mlp",
     "pool_features",
     "register_backbone",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable, Sequence
 
 import keras
 
 from keras_transfer import backend
+from keras_transfer.backbones.files import load_network
+from keras_transfer.backbones.pretrained import Pretrained
 
 _BUILDERS: dict[str, Callable] = {}
+_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def register_backbone(name: str):
@@ -181,7 +185,9 @@ def build_backbone(backbone, input_shape, feature_layer=None, **kwargs):
 
     ``backbone`` is ``"auto"`` (``"cnn"`` for images ``(H, W, C)``, ``"mlp"``
     otherwise), a registered name, a Keras model or layer (copied, with
-    its weights, so the user's object is never changed), or a callable
+    its weights, so the user's object is never changed), a path to a
+    ``.keras`` / legacy ``.h5`` model or to a keras_hub preset folder, a
+    :class:`Pretrained` (a builder and a weights file), or a callable
     ``fn(input_shape) -> keras.Model``. With ``feature_layer`` the model is
     cut at that layer; without it the whole model is the feature extractor.
     A feature-map output ``(batch, H, W, C)`` is global-average pooled to
@@ -195,17 +201,34 @@ def build_backbone(backbone, input_shape, feature_layer=None, **kwargs):
     input_shape = tuple(input_shape)
     if isinstance(backbone, str) and backbone == "auto":
         backbone = "cnn" if len(input_shape) == 3 else "mlp"
-    if isinstance(backbone, str):
+    if isinstance(backbone, os.PathLike) or (
+        isinstance(backbone, str)
+        and backbone not in _BUILDERS
+        and (os.path.exists(backbone) or backbone.lower().endswith(_MODEL_SUFFIXES))
+    ):
+        if kwargs:
+            raise ValueError("backbone_params only apply to a named backbone.")
+        model = load_network(backbone)[0]
+    elif isinstance(backbone, str):
         if backbone not in _BUILDERS:
             raise ValueError(
                 f"Unknown backbone {backbone!r}. Use 'auto' (cnn for images, mlp "
                 f"otherwise), one of {available_backbones()}, "
-                "a keras.Model, or a callable input_shape -> keras.Model."
+                "a path to a .keras / .h5 model or a keras_hub preset folder, "
+                "a keras.Model, a Pretrained(builder, weights=...), or a callable "
+                "input_shape -> keras.Model."
             )
         try:
             model = _BUILDERS[backbone](input_shape, **kwargs)
         except TypeError as err:
             raise ValueError(f"Bad backbone_params for {backbone!r}: {err}") from None
+    elif isinstance(backbone, Pretrained):
+        if kwargs:
+            raise ValueError(
+                "backbone_params only apply to a named backbone; give the "
+                "builder's arguments to Pretrained(builder, ..., **kwargs)."
+            )
+        model = backbone(input_shape)
     elif isinstance(backbone, keras.layers.Layer):
         if kwargs:
             raise ValueError("backbone_params only apply to a named backbone.")

@@ -11,13 +11,46 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
-from keras_transfer.backbones import build_backbone, copy_model, pool_features
-from keras_transfer.estimators._model_files import check_hdf5, load_model_file
+from keras_transfer.backbones import (
+    Pretrained,
+    build_backbone,
+    copy_model,
+    load_network,
+    pool_features,
+)
+from keras_transfer.backbones.files import check_hdf5
 from keras_transfer.estimators._validation import as_image_batch, check_labels, check_X
 
 
 def _is_path(obj) -> bool:
     return isinstance(obj, (str, os.PathLike))
+
+
+def is_model_source(obj) -> bool:
+    """A pretrained source: a keras.Model, a path or a :class:`Pretrained`."""
+    return isinstance(obj, (keras.Model, Pretrained)) or _is_path(obj)
+
+
+#: Layers that end a network without a classifier head (``include_top=False``
+#: with ``pooling=``): the whole network is then the feature extractor.
+_POOLING = (
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalMaxPooling3D,
+    keras.layers.Flatten,
+)
+
+
+def is_headless(model) -> bool:
+    """Whether a source network has no classifier head: its output is a
+    feature map (``(n, H, W, C)``: a keras_hub image backbone, a
+    ``keras.applications`` network with ``include_top=False``) or comes from
+    a global pooling / Flatten layer (``pooling="avg"``)."""
+    out = model.outputs[0]
+    return len(out.shape) > 2 or isinstance(model.layers[-1], _POOLING)
 
 
 def _optimizer_settings(model):
@@ -133,6 +166,8 @@ class SourceModels:
         if isinstance(source, keras.Model):
             settings = _optimizer_settings(source)
             return copy_model(source), settings
+        if isinstance(source, Pretrained):
+            return source(input_shape), None
         path = os.fspath(source)
         if not os.path.exists(path):
             raise ValueError(f"Source model file {path!r} does not exist.")
@@ -144,18 +179,24 @@ class SourceModels:
             )
             model.load_weights(path)
             return model, None
-        if lower.endswith((".keras", ".h5", ".hdf5")):
-            model, legacy = load_model_file(path)
+        if os.path.isdir(path) or lower.endswith((".keras", ".h5", ".hdf5")):
+            model, legacy = load_network(path)
             return model, legacy or _optimizer_settings(model)
         raise ValueError(
             f"Unsupported source file {path!r}: use a .keras model, a legacy .h5 "
-            "model or a .weights.h5 file (with backbone= naming its architecture)."
+            "model, a keras_hub preset folder, or a .weights.h5 file (with "
+            "backbone= naming its architecture, or "
+            "keras_transfer.backbones.Pretrained(builder, weights=path))."
         )
 
     # ---- networks per strategy ---------------------------------------------------
 
     def _split_points(self, model):
-        """(inputs, features tensor, source output tensor) of the source model."""
+        """(inputs, features tensor, source output tensor) of the source model.
+
+        A headless network (:func:`is_headless`) is all features: its source
+        output is None.
+        """
         try:
             inputs, output = model.inputs, model.outputs
         except (AttributeError, ValueError):
@@ -166,6 +207,9 @@ class SourceModels:
                 "one input and one output (subclassed models cannot be cut into a "
                 "feature extractor and a head)."
             )
+        headless = is_headless(model)
+        if self.feature_layer is None and headless:
+            return inputs, pool_features(output[0]), None
         if self.feature_layer is not None:
             try:
                 features = model.get_layer(self.feature_layer).output
@@ -182,7 +226,21 @@ class SourceModels:
                     "The source model's last layer has several inputs; name the "
                     "layer where features end with feature_layer=."
                 )
-        return inputs, pool_features(features), output[0]
+        return inputs, pool_features(features), None if headless else output[0]
+
+    @staticmethod
+    def _source_outputs(src) -> int | None:
+        """Classes of the pretrained source task, None for a headless one."""
+        return None if is_headless(src) else int(src.outputs[0].shape[-1])
+
+    def _check_source_head(self, source_out, cls) -> None:
+        if source_out is None and (cls.needs_source_head or cls.needs_source_copy):
+            raise ValueError(
+                f"strategy={self.strategy!r} keeps the source task, but the source "
+                "network has no classifier head (a backbone without its top); "
+                "use fine_tune, feature_extraction, partial, gradual, adapter, "
+                "lora or fusion."
+            )
 
     def _holdout(self, Xs, ys, seed):
         n = Xs.shape[0]
@@ -202,6 +260,11 @@ class SourceModels:
     def _check_source_data(self, source_data, holder, src, n_out):
         if not (isinstance(source_data, (tuple, list)) and len(source_data) == 2):
             raise TypeError("source_data must be a pair (Xs, ys).")
+        if n_out is None:
+            raise ValueError(
+                "source_data needs a source model with a classifier head; this "
+                "one is a backbone without its top."
+            )
         Xs, ys = source_data
         Xs, _ = check_X(holder, Xs, reset=False, what="source_data X")
         ys = check_labels(ys, Xs.shape[0], "source_data labels")

@@ -11,9 +11,9 @@ from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._methods import Method, keeps_source, method_of
 from keras_transfer.estimators._source import (
     SourceModels,
-    _is_path,
     _is_softmax,
     _optimizer_settings,
+    is_model_source,
 )
 from keras_transfer.estimators._threads import seeded_fit_in_isolation
 from keras_transfer.estimators._validation import (
@@ -291,7 +291,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
 
     def _split_inputs(self, X, y, source, target):
         """(source, Xt, yt) from the explicit or the packed form."""
-        positional = isinstance(X, tuple) or isinstance(X, keras.Model) or _is_path(X)
+        positional = isinstance(X, tuple) or is_model_source(X)
         if source is not None or target is not None or positional:
             if positional:
                 if source is not None or target is not None:
@@ -373,6 +373,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         inputs = inputs[0] if len(inputs) == 1 else inputs
         backbone = keras.Model(inputs, features, name="transferred")
         cls = strategy_class(method.strategy)
+        self._check_source_head(source_out, cls)
         parts = {}
         if cls.needs_source_head:
             parts["source_head"] = keras.Model(features, source_out, name="source_head")
@@ -526,10 +527,11 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             Xt = as_image_batch(Xt)
             inherited = source_history = source_model = source_classes = None
         else:
-            if not (isinstance(source, keras.Model) or _is_path(source)):
+            if not is_model_source(source):
                 raise TypeError(
-                    "source must be (Xs, ys), a keras.Model or a path to a .keras, "
-                    f".h5 or .weights.h5 file; got {type(source).__name__}."
+                    "source must be (Xs, ys), a keras.Model, a Pretrained, a path "
+                    "to a .keras, .h5 or .weights.h5 file or a keras_hub preset "
+                    f"folder; got {type(source).__name__}."
                 )
             input_shape = as_image_batch(Xt).shape[1:]
             src, inherited = self._load_source(source, input_shape)
@@ -538,8 +540,8 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             if model_shape is not None:
                 Xt = self._to_model_input(Xt, model_shape)
                 self._check_input_shape(Xt.shape[1:], model_shape, "Target")
-            n_out = int(src.outputs[0].shape[-1])
-            source_classes = np.arange(n_out)
+            n_out = self._source_outputs(src)
+            source_classes = None if n_out is None else np.arange(n_out)
             if source_data is not None:
                 Xs_eval, ys_eval = self._check_source_data(
                     source_data, holder, src, n_out
