@@ -253,7 +253,8 @@ def test_saved_model_as_source_and_as_backbone(form, images, tmp_path):
     )
     assert clf.source_classes_.tolist() == [0, 1, 2]
     assert clf.predict_proba(X).shape == (60, 2)
-    assert pickle.loads(pickle.dumps(clf)).predict(X).tolist() == clf.predict(X).tolist()
+    again = pickle.loads(pickle.dumps(clf))
+    assert again.predict(X).tolist() == clf.predict(X).tolist()
 
     start = build_backbone(source, (8, 8, 3), "pool")
     np.testing.assert_allclose(
