@@ -9,6 +9,7 @@ from keras_transfer.backbones.builders import (
     mlp,
     pool_features,
     register_backbone,
+    resnet,
 )
 from keras_transfer.backbones.files import load_network
 from keras_transfer.backbones.pretrained import Pretrained
@@ -24,4 +25,5 @@ __all__ = [
     "mlp",
     "pool_features",
     "register_backbone",
+    "resnet",
 ]

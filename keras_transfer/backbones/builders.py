@@ -32,7 +32,7 @@ def available_backbones() -> list[str]:
     Example:
     >>> from keras_transfer.backbones import available_backbones
     >>> available_backbones()
-    ['cnn', 'lenet', 'mlp']
+    ['cnn', 'lenet', 'mlp', 'resnet']
     """
     return sorted(_BUILDERS)
 
@@ -89,6 +89,48 @@ def lenet(
         x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.Dense(int(units), activation="relu")(x)
     return keras.Model(inputs, x, name="lenet")
+
+
+@register_backbone("resnet")
+def resnet(
+    input_shape: Sequence[int],
+    filters: Sequence[int] = (16, 32, 64),
+    blocks: int = 1,
+) -> keras.Model:
+    """A small CIFAR-style ResNet (He et al., 2016: ResNet-20 is ``blocks=3``).
+
+    A 3x3 convolution, then one stage of ``blocks`` residual blocks (two 3x3
+    convolutions with BatchNormalization, an identity shortcut, or a 1x1
+    projection where the stage halves the resolution) per entry of
+    ``filters``, then global average pooling: ``(batch, filters[-1])``.
+
+    Example:
+    >>> from keras_transfer.backbones import resnet
+    >>> resnet((32, 32, 3), filters=(8, 16)).output_shape
+    (None, 16)
+    """
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"The 'resnet' backbone needs images of shape (H, W, C), got {input_shape}."
+        )
+    layers = keras.layers
+    inputs = keras.Input(tuple(input_shape))
+    x = layers.Conv2D(int(filters[0]), 3, padding="same", use_bias=False)(inputs)
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    for stage, f in enumerate(filters):
+        for block in range(int(blocks)):
+            strides = 2 if stage > 0 and block == 0 else 1
+            shortcut = x
+            y = layers.Conv2D(int(f), 3, strides, padding="same", use_bias=False)(x)
+            y = layers.Activation("relu")(layers.BatchNormalization()(y))
+            y = layers.Conv2D(int(f), 3, padding="same", use_bias=False)(y)
+            y = layers.BatchNormalization()(y)
+            if strides != 1 or shortcut.shape[-1] != f:
+                shortcut = layers.Conv2D(int(f), 1, strides, use_bias=False)(x)
+                shortcut = layers.BatchNormalization()(shortcut)
+            x = layers.Activation("relu")(layers.Add()([shortcut, y]))
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, x, name="resnet")
 
 
 def copy_model(model):
