@@ -4,6 +4,7 @@ Subcommands::
 
     keras-transfer demo                       # rotated moons, before/after table + PNG
     keras-transfer fit SOURCE TARGET -o model.pkl --strategy dann
+    keras-transfer transfer SOURCE TARGET -o model.pkl --strategy fine_tune
     keras-transfer predict model.pkl DATA -o predictions.csv
     keras-transfer evaluate model.pkl DATA    # accuracy on a labelled file
     keras-transfer benchmark [NAME]           # run benchmarks/NAME.py (or list them)
@@ -64,8 +65,18 @@ class _Parser(argparse.ArgumentParser):
 # backend
 
 
+#: why the backend was chosen (said on stderr by the commands that train)
+_BACKEND_REASON = {"why": None}
+
+
 def _choose_backend(requested: str | None) -> str | None:
     """Set KERAS_BACKEND before Keras is imported; return the backend name."""
+    name, why = _pick_backend(requested)
+    _BACKEND_REASON["why"] = why
+    return name
+
+
+def _pick_backend(requested: str | None) -> tuple[str | None, str]:
     if requested and requested not in BACKENDS:
         raise CLIError(f"unknown backend {requested!r}; use one of {list(BACKENDS)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's C++ logs
@@ -78,21 +89,22 @@ def _choose_backend(requested: str | None) -> str | None:
                 f"--backend {requested}: Keras is already running on {running} in "
                 "this process; start a new process (or set KERAS_BACKEND first)"
             )
-        return running
+        return running, "already running in this process"
     if requested:
         os.environ["KERAS_BACKEND"] = requested
-        return requested
+        return requested, "--backend"
     if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
+        return os.environ["KERAS_BACKEND"], "$KERAS_BACKEND"
     configured = _keras_json_backend()
     if configured and _installed(configured):
-        return configured  # Keras reads its own configuration
+        # Keras reads its own configuration
+        return configured, "from Keras's keras.json; --backend to change"
     # No usable choice anywhere: take the first installed backend, fastest first.
     for name in BACKENDS:
         if _installed(name):
             os.environ["KERAS_BACKEND"] = name
-            return name
-    return None
+            return name, "the first installed; --backend to change"
+    return None, None
 
 
 def _installed(backend: str) -> bool:
@@ -111,6 +123,17 @@ def _keras_json_backend() -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return backend if isinstance(backend, str) else None
+
+
+def _say_backend() -> None:
+    """One line on stderr: which Keras backend runs, and why (said where the
+    work starts, so that an error before it stays one line)."""
+    why = _BACKEND_REASON["why"]
+    print(
+        f"{PROG}: Keras backend {_running_backend()}" + (f" ({why})" if why else ""),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _running_backend() -> str:
@@ -312,6 +335,60 @@ def read_data(path, label_column=None, n_features=None, image_shape=None):
     )
 
 
+def source_labels(y, unlabelled=None) -> np.ndarray:
+    """Labels of a source file for the estimators, every row a class.
+
+    The estimators read ``-1`` as "unlabelled" (the packed form's mask);
+    in a source file every row is labelled, so integer labels holding -1
+    (sentiment's -1/+1) become class names (``"-1"``, ``"1"``), which
+    ``predict`` writes back as they were. Rows whose label is
+    ``unlabelled`` (compared as text) are the unlabelled ones.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transfer.cli import source_labels
+    >>> source_labels(np.array([-1, 1, 1])).tolist()
+    ['-1', '1', '1']
+    >>> source_labels(np.array([0, 1, 9]), unlabelled=9).tolist()
+    [0, 1, None]
+    """
+    y = np.asarray(y)
+    masked = (
+        np.zeros(len(y), bool)
+        if unlabelled is None
+        else np.array([str(v) == str(unlabelled) for v in y.tolist()])
+    )
+    if y.dtype.kind in "iuf" and np.any(y[~masked] == -1):
+        y = y.astype(str)
+    if masked.any():
+        y = y.astype(object)
+        y[masked] = None
+    return y
+
+
+def _check_label_column(estimator, y, path, label_column) -> None:
+    """A CSV with one column more than the model's features: its last column is
+    read as labels only if they are the model's classes (else an ID or an extra
+    feature would silently shift the features)."""
+    if (
+        y is None
+        or label_column is not None
+        or not str(path)
+        .lower()
+        .endswith((".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz"))
+    ):
+        return
+    classes = {str(c) for c in getattr(estimator, "classes_", ())}
+    unknown = sorted({str(v) for v in np.asarray(y).tolist()} - classes)
+    if unknown:
+        raise CLIError(
+            f"{path} has one column more than the model's "
+            f"{getattr(estimator, 'n_features_in_', '?')} features, and its last "
+            f"column is not labels of the model's classes (e.g. {unknown[0]!r}); "
+            "drop the extra column, or name the label column with --label-column"
+        )
+
+
 def _expected_input(estimator):
     """(n_features, image_shape) that a fitted estimator expects."""
     shape = tuple(getattr(estimator, "input_shape_", ()) or ())
@@ -335,6 +412,7 @@ def _load_model(path):
 def _data_for(estimator, path, label_column):
     n_features, image_shape = _expected_input(estimator)
     X, y = read_data(path, label_column, n_features, image_shape)
+    _check_label_column(estimator, y, path, label_column)
     if image_shape is not None and X.ndim == 4 and image_shape[-1] == 1:
         X = X.reshape(X.shape[0], *estimator.input_shape_)
     return X, y
@@ -461,6 +539,7 @@ def cmd_fit(args) -> int:
     Xs, ys = read_data(args.source, args.label_column)
     if ys is None:
         raise CLIError(f"{args.source} has no labels; the source must be labelled")
+    ys = source_labels(ys, args.unlabelled)
     n_features = Xs.shape[1] if Xs.ndim == 2 else None
     image_shape = Xs.shape[1:] if Xs.ndim == 4 else None
     Xt, yt = read_data(args.target, args.label_column, n_features, image_shape)
@@ -483,6 +562,7 @@ def cmd_fit(args) -> int:
         random_state=args.seed,
         verbose=args.verbose,
     )
+    _say_backend()
     t0 = time.perf_counter()
     clf.fit((Xs, ys), Xt)
     seconds = time.perf_counter() - t0
@@ -490,13 +570,76 @@ def cmd_fit(args) -> int:
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     clf.save(out)
+    labelled = np.array([v is not None for v in ys.tolist()])
+    y_known = np.array(ys[labelled].tolist())
     print(
         f"Fitted {args.strategy} on {Xs.shape[0]} source rows "
         f"({len(clf.classes_)} classes) and {Xt.shape[0]} target rows "
         f"in {seconds:.1f} s (backend {_running_backend()}); "
-        f"source accuracy {clf.score(Xs, ys):.3f}."
+        f"source accuracy {clf.score(Xs[labelled], y_known):.3f}."
     )
     print(f"Model saved to {out}")
+    return 0
+
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def cmd_transfer(args) -> int:
+    """Fit a TransferClassifier: a source (data or model) and a labelled target."""
+    _check_exists(args.source, args.target)
+    from keras_transfer import TransferClassifier
+    from keras_transfer.estimators._methods import METHODS
+
+    if args.strategy not in METHODS:
+        raise CLIError(
+            f"unknown transfer strategy {args.strategy!r}; available: "
+            f"{', '.join(sorted(METHODS))}"
+        )
+    source = args.source
+    is_model = str(source).lower().endswith(MODEL_SUFFIXES) or (
+        os.path.isdir(source) and os.path.isfile(os.path.join(source, "config.json"))
+    )
+    n_features = image_shape = None
+    if not is_model:
+        Xs, ys = read_data(source, args.label_column)
+        if ys is None:
+            raise CLIError(f"{source} has no labels; a source task must be labelled")
+        source = (Xs, source_labels(ys))
+        n_features = Xs.shape[1] if Xs.ndim == 2 else None
+        image_shape = Xs.shape[1:] if Xs.ndim == 4 else None
+    Xt, yt = read_data(args.target, args.label_column, n_features, image_shape)
+    if yt is None:
+        raise CLIError(f"{args.target} has no labels; the target task must be labelled")
+    yt = source_labels(yt)
+    clf = TransferClassifier(
+        strategy=args.strategy,
+        backbone=args.backbone,
+        backbone_params=_key_values(args.backbone_param, "--backbone-param") or None,
+        feature_layer=args.feature_layer,
+        pretrain_epochs=args.pretrain_epochs,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        random_state=args.seed,
+        verbose=args.verbose,
+    )
+    _say_backend()
+    t0 = time.perf_counter()
+    clf.fit(source=source, target=(Xt, yt))
+    seconds = time.perf_counter() - t0
+    parent = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(parent, exist_ok=True)
+    clf.save(args.out)
+    what = "the model" if is_model else f"{len(source[1])} source rows"
+    print(
+        f"Transferred ({args.strategy}) from {what} to {Xt.shape[0]} target rows "
+        f"({len(clf.classes_)} classes) in {seconds:.1f} s (backend "
+        f"{_running_backend()}); target training accuracy {clf.score(Xt, yt):.3f}."
+    )
+    if clf.source_score_before_ is not None:
+        print(f"Source accuracy on held-out rows: {clf.source_score_before_:.3f}")
+    print(f"Model saved to {args.out}")
     return 0
 
 
@@ -505,6 +648,7 @@ def cmd_predict(args) -> int:
     _check_exists(args.data)
     clf = _load_model(args.model)
     X, _ = _data_for(clf, args.data, args.label_column)
+    _say_backend()
     pred = clf.predict(X)
     header = ["prediction"]
     columns = [pred]
@@ -539,6 +683,7 @@ def cmd_evaluate(args) -> int:
     X, y = _data_for(clf, args.data, args.label_column)
     if y is None:
         raise CLIError(f"{args.data} has no labels to evaluate against")
+    _say_backend()
     pred = clf.predict(X)
     if pred.dtype.kind != np.asarray(y).dtype.kind and pred.dtype.kind in "US":
         y = np.asarray(y).astype(str)
@@ -722,6 +867,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="labelled source data")
     p.add_argument("target", help="target data (labels, if present, are ignored)")
     p.add_argument(
+        "--unlabelled",
+        metavar="VALUE",
+        help="label value that marks unlabelled SOURCE rows (default: none; "
+        "every source row is labelled, -1 included)",
+    )
+    p.add_argument(
         "-o", "--out", default=DEFAULT_MODEL, help=f"model file ({DEFAULT_MODEL})"
     )
     p.add_argument(
@@ -778,6 +929,61 @@ def build_parser() -> argparse.ArgumentParser:
         help="backbone parameter (repeatable), e.g. --backbone-param units=(128,64)",
     )
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser(
+        "transfer",
+        parents=[common, training, labels],
+        help="transfer learning: pretrain on SOURCE (or load a model), fit TARGET",
+        description=(
+            "Fit a TransferClassifier: SOURCE is a labelled data file (its own "
+            "label set; a network is pretrained on it) or a pretrained model "
+            "(.keras, legacy .h5, a keras_hub preset folder); TARGET is the "
+            "labelled target task. Saves the estimator with estimator.save(); "
+            "'predict' and 'evaluate' read it."
+        ),
+    )
+    p.add_argument("source", help="labelled source data, or a pretrained model")
+    p.add_argument("target", help="labelled target data")
+    p.add_argument(
+        "-o", "--out", default=DEFAULT_MODEL, help=f"model file ({DEFAULT_MODEL})"
+    )
+    p.add_argument(
+        "-s",
+        "--strategy",
+        default="fine_tune",
+        help="fine_tune (default), feature_extraction, partial, gradual, joint, "
+        "lwf, adapter, lora, fusion",
+    )
+    p.add_argument(
+        "--backbone",
+        default="auto",
+        help="architecture pretrained on source data: auto, mlp, cnn, resnet",
+    )
+    p.add_argument(
+        "--backbone-param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="backbone parameter (repeatable), e.g. --backbone-param units=(128,)",
+    )
+    p.add_argument("--feature-layer", default=None, help="where features end")
+    p.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=None,
+        help="default: 5 (and ≥1,000 steps)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, help="default: 10 (and ≥500 steps)"
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="default 64")
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="default: the source run's (1e-3)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser(
         "predict",

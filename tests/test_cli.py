@@ -404,3 +404,133 @@ def test_predict_to_a_closed_pipe_is_quiet(moons_files, tmp_path):
     err = producer.stderr.read().decode()
     assert producer.wait(timeout=300) == 0, err
     assert "Broken pipe" not in err and "Traceback" not in err, err
+
+
+# ---- issue 14, item 13: the docs' own example, label markers, backends ----
+
+
+def test_docs_example_on_the_amazon_svmlight_files(capsys, tmp_path, shared_data_dir):
+    """docs/cli.md's `fit books.svmlight kitchen.svmlight -s coral ...` failed on
+    the project's Amazon files (labels -1/+1: 'Only one class (1) among the
+    labelled rows'): in a source file every row is labelled, -1 included."""
+    amazon = shared_data_dir / "amazon_reviews"
+    shutil.copy(amazon / "books_train.svmlight", tmp_path / "books.svmlight")
+    shutil.copy(amazon / "kitchen_train.svmlight", tmp_path / "kitchen.svmlight")
+    os.chdir(tmp_path)  # the docs' command, relative names and all
+    model = tmp_path / "model.pkl"
+    code, out, err = run(
+        capsys, "fit", "books.svmlight", "kitchen.svmlight", "-s", "coral",
+        "--adaptation-weight", "0.5", "-o", model, "--epochs", "2", "-q",
+        "--seed", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "(2 classes)" in out
+    assert f"keras-transfer: Keras backend {BACKEND}" in err
+    preds = tmp_path / "preds.csv"
+    code, _, err = run(capsys, "predict", model, "kitchen.svmlight", "-o", preds)
+    assert code == 0, err
+    written = preds.read_text().split()
+    assert written[0] == "prediction" and set(written[1:]) == {"-1", "1"}
+    code, out, err = run(capsys, "evaluate", model, "kitchen.svmlight")
+    assert code == 0, err
+    accuracy = float(out.split()[1])
+    assert accuracy > 0.6, out  # 2000 kitchen reviews, 1000/1000: chance is 0.5
+
+
+def test_unlabelled_marker_names_the_unlabelled_source_rows(capsys, tmp_path):
+    from keras_transfer.cli import source_labels
+    from keras_transfer.estimators import BaseTransferEstimator
+
+    assert source_labels(np.array([-1, 1])).tolist() == ["-1", "1"]
+    assert source_labels(np.array([0, 1, 2]), "2").tolist() == [0, 1, None]
+    Xs, ys, Xt, _ = make_rotated_moons(80, 60, angle=30, random_state=0)
+    ys = ys.copy()
+    ys[:20] = 9  # unlabelled rows, marked 9
+    np.savetxt(tmp_path / "s.csv", np.c_[Xs, ys], delimiter=",", fmt="%.6g")
+    np.savetxt(tmp_path / "t.csv", Xt, delimiter=",", fmt="%.6g")
+    common = ["-o", tmp_path / "m.pkl", "--epochs", "1", "-q", "--seed", "0"]
+    code, out, err = run(
+        capsys, "fit", tmp_path / "s.csv", tmp_path / "t.csv", "-s",
+        "source_only", "--unlabelled", "9", *common,
+    )  # fmt: skip
+    assert code == 0, err
+    assert BaseTransferEstimator.load(tmp_path / "m.pkl").classes_.tolist() == [0, 1]
+    # without the option, 9 is a third class
+    code, out, err = run(
+        capsys, "fit", tmp_path / "s.csv", tmp_path / "t.csv", "-s",
+        "source_only", *common,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "(3 classes)" in out
+
+
+def test_predict_refuses_an_extra_column_that_is_not_labels(
+    capsys, moons_files, tmp_path
+):
+    """A CSV with one column more than the model's features was read as
+    labelled at predict, its last column dropped: an ID column or an extra
+    feature silently shifted the features."""
+    d, (Xs, ys, Xt, yt) = moons_files
+    model = tmp_path / "m.pkl"
+    code, _, err = run(
+        capsys, "fit", d / "source.csv", d / "target.csv", "-o", model,
+        "--epochs", "1", "-q", "--seed", "0", "-s", "source_only",
+    )  # fmt: skip
+    assert code == 0, err
+    extra = tmp_path / "extra.csv"
+    np.savetxt(extra, np.c_[np.arange(len(Xt)), Xt], delimiter=",", fmt="%.6g")
+    code, _, err = run(capsys, "predict", model, extra, "-o", tmp_path / "p.csv")
+    assert_one_line_error(code, err, "one column more", "--label-column")
+    # a labelled file (labels among the classes) is still fine
+    code, _, err = run(
+        capsys, "predict", model, d / "target_labelled.csv", "-o", tmp_path / "p.csv"
+    )
+    assert code == 0, err
+    # and naming the label column says which one it is
+    code, _, err = run(
+        capsys, "predict", model, extra, "-o", tmp_path / "p.csv",
+        "--label-column", "0",
+    )  # fmt: skip
+    assert code == 0, err
+
+
+def test_transfer_command_pretrains_and_saves(capsys, tmp_path):
+    from sklearn.datasets import load_digits
+
+    from keras_transfer import backend as kt_backend
+    from keras_transfer.estimators import BaseTransferEstimator
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    src, tgt = y < 5, y >= 5
+    np.savetxt(tmp_path / "s.csv", np.c_[X[src], y[src]], delimiter=",", fmt="%.6g")
+    np.savetxt(tmp_path / "t.csv", np.c_[X[tgt], y[tgt]], delimiter=",", fmt="%.6g")
+    model = tmp_path / "tc.pkl"
+    code, out, err = run(
+        capsys, "transfer", tmp_path / "s.csv", tmp_path / "t.csv", "-o", model,
+        "-s", "fine_tune", "--pretrain-epochs", "5", "--epochs", "10",
+        "-q", "--seed", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Transferred (fine_tune) from" in out and "Model saved" in out
+    assert f"Keras backend {BACKEND}" in err
+    clf = BaseTransferEstimator.load(model)
+    assert clf.classes_.tolist() == [5, 6, 7, 8, 9]
+    assert clf.source_classes_.tolist() == [0, 1, 2, 3, 4]
+    code, out, err = run(capsys, "evaluate", model, tmp_path / "t.csv")
+    assert code == 0, err
+    assert float(out.split()[1]) > 0.5, out  # 5 classes: chance is 0.2
+    # a saved Keras model as the source
+    keras_path = tmp_path / "source.keras"
+    with kt_backend.keras_without_tensorflow():  # Keras's saving imports it
+        clf.source_model_.save(keras_path)
+    code, out, err = run(
+        capsys, "transfer", keras_path, tmp_path / "t.csv", "-o", model,
+        "--epochs", "1", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "from the model" in out
+    code, _, err = run(
+        capsys, "transfer", keras_path, tmp_path / "t.csv", "-s", "warp", "-q"
+    )
+    assert_one_line_error(code, err, "unknown transfer strategy 'warp'")

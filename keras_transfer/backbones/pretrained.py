@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
+from keras_transfer import backend
 from keras_transfer.backbones.files import check_hdf5, check_keras_archive
 
 
@@ -115,7 +116,8 @@ class Pretrained:
         if takes_weights:
             kwargs["weights"] = path
         try:
-            model = self.builder(**kwargs)
+            with backend.keras_without_tensorflow():  # loading may get_config
+                model = self.builder(**kwargs)
         except Exception as err:
             raise ValueError(
                 f"{self!r} failed to build: {type(err).__name__}: {err}"
@@ -127,7 +129,8 @@ class Pretrained:
             )
         if path is not None and not takes_weights:
             try:
-                model.load_weights(path)
+                with backend.keras_without_tensorflow():
+                    model.load_weights(path)
             except Exception as err:
                 raise ValueError(
                     f"Cannot load the weights file {path!r} into the network "
