@@ -168,6 +168,32 @@ def test_plot_feature_space_from_feature_pairs_and_tsne(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no path: nothing written
 
 
+@pytest.mark.parametrize("labelled", [False, True])
+def test_plot_feature_space_points_match_the_legend(labelled):
+    """The legend drew target points hollow while, without class labels, the
+    plotted target points were filled."""
+    rng = np.random.default_rng(0)
+    Fs, Ft = rng.normal(size=(30, 4)), rng.normal(2.0, 1.0, size=(30, 4))
+    labels = {}
+    if labelled:
+        labels = dict(source_labels=np.arange(30) % 2, target_labels=np.arange(30) % 2)
+    fig = plot_feature_space(
+        models={"m": (Fs, Ft)}, show_pad=False, max_points=None, **labels
+    )
+    (ax,) = [ax for ax in fig.axes if ax.get_visible()]
+
+    def hollow(collection):
+        faces = collection.get_facecolors()
+        return len(faces) == 0 or float(np.max(faces[:, 3])) == 0.0
+
+    half = len(ax.collections) // 2  # source collections first, then target
+    assert not any(hollow(c) for c in ax.collections[:half])
+    assert all(hollow(c) for c in ax.collections[half:])
+    handles = {h.get_label(): h for h in fig.legends[0].legend_handles}
+    assert handles["target"].get_markerfacecolor() == "none"
+    assert handles["source"].get_markerfacecolor() != "none"
+
+
 def test_plot_feature_space_errors():
     with pytest.raises(ValueError, match="needs source and target"):
         plot_feature_space(models={"m": Projection(np.eye(2))})

@@ -65,16 +65,19 @@ def embed_2d(F, method: str = "pca", random_state: int | None = 0):
 
 
 def _scatter_domain(ax, P, labels, color, name, classes, filled):
+    # Target points hollow, as the legend draws them (with or without classes).
     kw = dict(s=14, alpha=0.55, linewidths=0.8)
+    face = color if filled else "none"
     if labels is None or classes is None:
-        ax.scatter(*P.T, color=color, marker="o", label=name, **kw)
+        ax.scatter(
+            *P.T, marker="o", facecolors=face, edgecolors=color, label=name, **kw
+        )
         return
     for k, c in enumerate(classes):
         sel = labels == c
         if not sel.any():
             continue
         marker = CLASS_MARKERS[k % len(CLASS_MARKERS)]
-        face = color if filled else "none"
         ax.scatter(*P[sel].T, marker=marker, facecolors=face, edgecolors=color, **kw)
 
 
