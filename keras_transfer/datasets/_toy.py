@@ -90,7 +90,7 @@ def _translate(X: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 def load_digits_shift(
-    shift: int | tuple[int, int] = 1,
+    shift: int | tuple[int, int] = (1, 0),
     contrast: float = 0.6,
     brightness: float = 0.2,
     noise: float = 0.05,
@@ -105,9 +105,17 @@ def load_digits_shift(
     ``brightness + contrast * x`` (or ``1 - x`` first if ``invert``), Gaussian
     noise of std ``noise`` is added and the result is clipped to [0, 1].
 
+    The defaults make a shift that a plain source-trained model survives in
+    part and adaptation can repair: a logistic regression trained on the
+    source scores 0.34-0.43 on the target (random states 0-2; chance is 0.10)
+    against about 0.95 when trained on the target itself. A one-pixel shift on
+    both axes (``shift=1``, the old default) is much harder: 0.10-0.12, chance
+    level, for every method tried.
+
     Parameters
     ----------
-    shift : translation in pixels, an int (both axes) or (down, right).
+    shift : translation in pixels, an int (both axes) or (down, right);
+        default one pixel down.
     contrast, brightness : the target's affine intensity change.
     noise : standard deviation of the target's pixel noise.
     invert : invert the target's intensities (a much harder shift).
