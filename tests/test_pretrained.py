@@ -331,7 +331,10 @@ def test_keras_applications_network_with_a_local_weights_file(images32, tmp_path
     start = build_backbone(spec, (32, 32, 3))
     assert start.output_shape == (None, 256)  # 1024 channels x alpha 0.25
     np.testing.assert_allclose(
-        np.asarray(start(X[:8], training=False)), expected[:8], rtol=1e-4, atol=1e-5
+        keras.ops.convert_to_numpy(start(X[:8], training=False)),
+        expected[:8],
+        rtol=1e-4,
+        atol=1e-5,
     )
 
 
