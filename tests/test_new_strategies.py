@@ -11,6 +11,7 @@ with target labels.
 """
 
 import functools
+import pathlib
 import pickle
 
 import keras
@@ -29,6 +30,7 @@ from keras_transfer.strategies import (
     available_strategies,
     get_strategy,
     recipe_settings,
+    strategy_class,
 )
 
 SEEDS = (0, 1)
@@ -228,3 +230,37 @@ def test_new_strategies_in_grid_search():
         error_score="raise",
     ).fit(X, y)
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+# ---- the docs ---------------------------------------------------------------
+
+
+def recipe_rows() -> list[str]:
+    """The recipes table of docs/strategies/index.md, rendered from the code."""
+
+    def number(value):
+        return f"{value:g}" if value < 1e-3 else str(value)
+
+    rows = []
+    for name in available_strategies(transfer=False):
+        by_kind = [recipe_settings(name, kind) for kind in ("image", "dense", "sparse")]
+        lam = " / ".join(f"{s['adaptation_weight']:g}" for s in by_kind)
+        if not strategy_class(name).needs_target or name == "adabn":
+            lam = "—"  # no adaptation loss
+        dense = by_kind[1]
+        rows.append(
+            f"| `{name}` | {lam} | `{dense['schedule']}` | {dense['optimizer']} "
+            f"{number(dense['learning_rate'])} | {dense['source']} |"
+        )
+    return rows
+
+
+def test_recipe_table_of_the_docs_matches_the_code():
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs/strategies/index.md"
+    lines = set(page.read_text(encoding="utf-8").splitlines())
+    missing = [row for row in recipe_rows() if row not in lines]
+    assert not missing, (
+        "docs/strategies/index.md's recipes table is out of date; these rows "
+        "(rendered from the strategies' recipe attributes) belong in it:\n"
+        + "\n".join(missing)
+    )
