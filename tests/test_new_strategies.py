@@ -1,14 +1,17 @@
-"""MDD, MCD and the BSP option: each trains and moves what it targets.
+"""MDD, MCD, ADDA and the BSP option: each trains and moves what it targets.
 
 Rotated moons as in tests/test_strategies.py. Each strategy runs at its
 ``recipe`` settings (λ and schedule from its paper) and is compared with the
 same strategy at λ = 0 from the same seed: same initial weights and batches,
 its adversarial head(s) learn as usual, but the features do not fight them.
-The difference is then the adversarial alignment alone. Two seeds are
-averaged. No setting here was chosen with target labels.
+The difference is then the adversarial alignment alone (for ADDA the
+same-seed baseline is its own frozen source encoder, which λ = 0 would leave
+the target encoder at). Two seeds are averaged. No setting here was chosen
+with target labels.
 """
 
 import functools
+import pathlib
 import pickle
 
 import keras
@@ -21,11 +24,13 @@ from keras_transfer.losses import (
     batch_spectral_penalty,
     classifier_discrepancy,
     margin_disparity_discrepancy,
+    mmd,
 )
 from keras_transfer.strategies import (
     available_strategies,
     get_strategy,
     recipe_settings,
+    strategy_class,
 )
 
 SEEDS = (0, 1)
@@ -63,7 +68,7 @@ def head_probs(clf, X, head):
 
 
 def test_registered():
-    assert {"mdd", "mcd"} <= set(available_strategies())
+    assert {"mdd", "mcd", "adda"} <= set(available_strategies())
 
 
 def test_mdd_features_shrink_the_margin_disparity():
@@ -92,6 +97,38 @@ def test_mcd_features_shrink_the_classifier_discrepancy():
     assert adapted < 0.8 * baseline, (adapted, baseline)
 
 
+def test_adda_target_encoder_maps_target_rows_onto_the_source_features():
+    """ADDA's target encoder starts as the source encoder, which stays frozen:
+    the source encoder on the target rows is the source-only model of the
+    same pretraining (where λ = 0 would leave it). Adapted, the target
+    features come closer to the source features (MMD) and the frozen source
+    head classifies them at least as well."""
+    before, after, acc_before, acc_after = [], [], [], []
+    for seed in SEEDS:
+        Xs, _, Xt, yt = moons(seed)
+        clf = fitted("adda", seed)
+        strategy = clf.model_.strategy
+
+        def source_encoder(X, strategy=strategy):
+            x = keras.ops.convert_to_tensor(np.asarray(X, "float32"))
+            return keras.ops.convert_to_numpy(strategy.source_features(x))
+
+        fs, ft_source, ft_adapted = (
+            source_encoder(Xs),
+            source_encoder(Xt),
+            clf.transform(Xt),
+        )
+        before.append(float(mmd(fs, ft_source)))
+        after.append(float(mmd(fs, ft_adapted)))
+        head = keras.ops.convert_to_numpy(clf.model_.classifier(ft_source))
+        acc_before.append(np.mean(clf.classes_[head.argmax(axis=1)] == yt))
+        acc_after.append(np.mean(clf.predict(Xt) == yt))
+        assert not clf.model_.classifier.trainable  # the source head, kept
+    assert np.isfinite(after).all()
+    assert np.mean(after) < 0.9 * np.mean(before), (after, before)
+    assert np.mean(acc_after) >= np.mean(acc_before), (acc_after, acc_before)
+
+
 @pytest.mark.parametrize("strategy", ["mdd", "mcd", "dann", "cdan"])
 def test_bsp_option_shrinks_the_top_singular_value(strategy):
     """σ₁² of the target features, with and without the penalty (weight 1e-3)."""
@@ -104,7 +141,7 @@ def test_bsp_option_shrinks_the_top_singular_value(strategy):
     assert with_bsp < 0.7 * without, (with_bsp, without)
 
 
-@pytest.mark.parametrize("strategy", ["mdd", "mcd"])
+@pytest.mark.parametrize("strategy", ["mdd", "mcd", "adda"])
 def test_pickle_and_save_round_trip(strategy, tmp_path):
     clf = fitted(strategy, 0)
     X = moons(0)[2]
@@ -121,7 +158,14 @@ def test_pickle_and_save_round_trip(strategy, tmp_path):
 
 @pytest.mark.parametrize(
     "name, params",
-    [("mdd", {"margin": 0}), ("mdd", {"bsp": -1}), ("mcd", {"bsp": -1})],
+    [
+        ("mdd", {"margin": 0}),
+        ("mdd", {"bsp": -1}),
+        ("mcd", {"bsp": -1}),
+        ("wdgrl", {"dropout": 1.0}),
+        ("dann", {"units": (0,)}),
+        ("adda", {"pretrain_learning_rate": 0}),
+    ],
 )
 def test_bad_params_say_what_to_do(name, params):
     with pytest.raises(ValueError, match="must be"):
@@ -186,3 +230,37 @@ def test_new_strategies_in_grid_search():
         error_score="raise",
     ).fit(X, y)
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+# ---- the docs ---------------------------------------------------------------
+
+
+def recipe_rows() -> list[str]:
+    """The recipes table of docs/strategies/index.md, rendered from the code."""
+
+    def number(value):
+        return f"{value:g}" if value < 1e-3 else str(value)
+
+    rows = []
+    for name in available_strategies(transfer=False):
+        by_kind = [recipe_settings(name, kind) for kind in ("image", "dense", "sparse")]
+        lam = " / ".join(f"{s['adaptation_weight']:g}" for s in by_kind)
+        if not strategy_class(name).needs_target or name == "adabn":
+            lam = "—"  # no adaptation loss
+        dense = by_kind[1]
+        rows.append(
+            f"| `{name}` | {lam} | `{dense['schedule']}` | {dense['optimizer']} "
+            f"{number(dense['learning_rate'])} | {dense['source']} |"
+        )
+    return rows
+
+
+def test_recipe_table_of_the_docs_matches_the_code():
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs/strategies/index.md"
+    lines = set(page.read_text(encoding="utf-8").splitlines())
+    missing = [row for row in recipe_rows() if row not in lines]
+    assert not missing, (
+        "docs/strategies/index.md's recipes table is out of date; these rows "
+        "(rendered from the strategies' recipe attributes) belong in it:\n"
+        + "\n".join(missing)
+    )

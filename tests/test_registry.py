@@ -38,6 +38,10 @@ BEHAVIOUR = {
     "adabn": "test_strategies::test_adabn_sets_batchnorm_statistics_to_target",
     "mdd": "test_new_strategies::test_mdd_features_shrink_the_margin_disparity",
     "mcd": "test_new_strategies::test_mcd_features_shrink_the_classifier_discrepancy",
+    "adda": (
+        "test_new_strategies::"
+        "test_adda_target_encoder_maps_target_rows_onto_the_source_features"
+    ),
     "self_training": (
         "test_self_training::test_pseudo_labels_grow_the_confident_target_set"
     ),

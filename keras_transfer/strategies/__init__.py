@@ -8,6 +8,7 @@ True
 
 from keras_transfer.strategies.adabn import AdaBN
 from keras_transfer.strategies.adapter import Adapter
+from keras_transfer.strategies.adda import ADDA
 from keras_transfer.strategies.base import (
     DEFAULT_RECIPE,
     Strategy,
@@ -38,6 +39,7 @@ from keras_transfer.strategies.source_only import SourceOnly
 from keras_transfer.strategies.wdgrl import WDGRL
 
 __all__ = [
+    "ADDA",
     "CDAN",
     "CDANE",
     "CORAL",

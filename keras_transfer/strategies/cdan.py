@@ -5,19 +5,18 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_transfer.layers import GradientReversal
 from keras_transfer.losses import (
     domain_adversarial_loss,
     entropy_weights,
     multilinear_map,
     randomized_multilinear_map,
 )
-from keras_transfer.strategies.base import Strategy, register_strategy
-from keras_transfer.strategies.dann import discriminator
+from keras_transfer.strategies._adversarial import AdversarialStrategy
+from keras_transfer.strategies.base import register_strategy
 
 
 @register_strategy("cdan")
-class CDAN(Strategy):
+class CDAN(AdversarialStrategy):
     """Conditional domain-adversarial network (Long et al., NeurIPS 2018).
 
     Like DANN, but the domain discriminator sees the multilinear map
@@ -77,22 +76,12 @@ class CDAN(Strategy):
         seed: int = 0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
-        self.units = tuple(int(u) for u in units)
-        self.dropout = float(dropout)
-        if float(bsp) < 0:
-            raise ValueError(f"bsp must be >= 0, got {bsp!r}.")
-        self.bsp = float(bsp)
+        super().__init__(units=units, dropout=dropout, bsp=bsp, **kwargs)
         self.max_dim = int(max_dim)
         self.random_dim = int(random_dim)
         self.seed = int(seed)
         self.randomized = False
-        self.reversal = GradientReversal(name="reversal")
-        self.discriminator = discriminator(
-            self.units, "domain_discriminator", self.dropout
-        )
+        self.discriminator = self.mlp(1, "domain_discriminator")
 
     def build(self, features_shape, logits_shape):
         d, k = int(features_shape[-1]), int(logits_shape[-1])
@@ -129,7 +118,7 @@ class CDAN(Strategy):
         joint = self.reversal(self.conditioning(features, probs), factor=lam)
         return {"domain_logits": self.discriminator(joint, training=training)}
 
-    def adaptation_loss(self, outputs, batch):
+    def adversarial_loss(self, outputs, batch):
         logits = ops.reshape(ops.cast(outputs["domain_logits"], "float32"), (-1,))
         is_source = batch["is_source"]
         weight = None
@@ -140,15 +129,11 @@ class CDAN(Strategy):
             weight = ws / ops.maximum(ops.sum(ws), 1e-7) + wt / ops.maximum(
                 ops.sum(wt), 1e-7
             )
-        loss = domain_adversarial_loss(logits, is_source, sample_weight=weight)
-        return loss + self.spectral_penalty(batch)
+        return domain_adversarial_loss(logits, is_source, sample_weight=weight)
 
     def get_config(self):
         return {
             **super().get_config(),
-            "units": list(self.units),
-            "dropout": self.dropout,
-            "bsp": self.bsp,
             "max_dim": self.max_dim,
             "random_dim": self.random_dim,
             "seed": self.seed,

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from keras_transfer.layers import GradientReversal
 from keras_transfer.losses import domain_adversarial_loss
-from keras_transfer.strategies.base import Strategy, register_strategy
-
-
-def discriminator(units, name: str, dropout: float = 0.0) -> keras.Sequential:
-    """An MLP ending in one logit (domain or critic score), with dropout
-    after each hidden layer when ``dropout > 0``."""
-    layers = []
-    for u in units:
-        layers.append(keras.layers.Dense(u, activation="relu"))
-        if dropout:
-            layers.append(keras.layers.Dropout(dropout))
-    return keras.Sequential([*layers, keras.layers.Dense(1)], name=name)
+from keras_transfer.strategies._adversarial import AdversarialStrategy
+from keras_transfer.strategies.base import register_strategy
 
 
 @register_strategy("dann")
-class DANN(Strategy):
+class DANN(AdversarialStrategy):
     """Domain-adversarial neural network (Ganin et al., JMLR 2016).
 
     A domain discriminator learns to tell source from target features; the
@@ -66,18 +54,8 @@ class DANN(Strategy):
     def __init__(
         self, units=(1024, 1024), dropout: float = 0.5, bsp: float = 0.0, **kwargs
     ):
-        super().__init__(**kwargs)
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
-        if float(bsp) < 0:
-            raise ValueError(f"bsp must be >= 0, got {bsp!r}.")
-        self.bsp = float(bsp)
-        self.units = tuple(int(u) for u in units)
-        self.dropout = float(dropout)
-        self.reversal = GradientReversal(name="reversal")
-        self.discriminator = discriminator(
-            self.units, "domain_discriminator", self.dropout
-        )
+        super().__init__(units=units, dropout=dropout, bsp=bsp, **kwargs)
+        self.discriminator = self.mlp(1, "domain_discriminator")
 
     def build(self, features_shape, logits_shape):
         self.discriminator.build(features_shape)
@@ -88,15 +66,6 @@ class DANN(Strategy):
             "domain_logits": self.discriminator(reversed_features, training=training)
         }
 
-    def adaptation_loss(self, outputs, batch):
+    def adversarial_loss(self, outputs, batch):
         logits = ops.reshape(outputs["domain_logits"], (-1,))
-        loss = domain_adversarial_loss(logits, batch["is_source"])
-        return loss + self.spectral_penalty(batch)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "units": list(self.units),
-            "dropout": self.dropout,
-            "bsp": self.bsp,
-        }
+        return domain_adversarial_loss(logits, batch["is_source"])

@@ -5,14 +5,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_transfer.layers import GradientReversal
 from keras_transfer.losses import classifier_discrepancy
-from keras_transfer.strategies.base import Strategy, register_strategy
-from keras_transfer.strategies.mdd import classifier_head
+from keras_transfer.strategies._adversarial import AdversarialStrategy
+from keras_transfer.strategies.base import register_strategy
 
 
 @register_strategy("mcd")
-class MCD(Strategy):
+class MCD(AdversarialStrategy):
     """Maximum Classifier Discrepancy (Saito et al., CVPR 2018).
 
     Two extra heads ``F1``, ``F2`` (differently initialised) learn the
@@ -41,6 +40,7 @@ class MCD(Strategy):
         units: hidden units of each of the two heads (``()``: linear).
         bsp: weight of Batch Spectral Penalization on the features
             (0 = off; Chen et al. 2019 use 1e-4).
+        dropout: dropout rate after each hidden layer of the heads.
 
     Example:
     >>> from keras_transfer import DomainAdaptiveClassifier
@@ -57,31 +57,26 @@ class MCD(Strategy):
         "source": "Saito et al. 2018 (digits): discrepancy weight 1, no ramp",
     }
 
-    def __init__(self, units=(), bsp: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        if float(bsp) < 0:
-            raise ValueError(f"bsp must be >= 0, got {bsp!r}.")
-        self.units = tuple(int(u) for u in units)
-        self.bsp = float(bsp)
-        self.reversal = GradientReversal(name="reversal")
+    def __init__(self, units=(), bsp: float = 0.0, dropout: float = 0.0, **kwargs):
+        super().__init__(units=units, dropout=dropout, bsp=bsp, **kwargs)
 
     def build(self, features_shape, logits_shape):
         k = int(logits_shape[-1])
-        self.head_a = classifier_head(self.units, k, "head_a")
-        self.head_b = classifier_head(self.units, k, "head_b")
+        self.head_a = self.mlp(k, "head_a")
+        self.head_b = self.mlp(k, "head_b")
         self.head_a.build(features_shape)
         self.head_b.build(features_shape)
 
     def call(self, features, logits, lam, training=False):
         reversed_features = self.reversal(features, factor=lam)
         return {
-            "head_a": self.head_a(features),
-            "head_b": self.head_b(features),
-            "head_a_reversed": self.head_a(reversed_features),
-            "head_b_reversed": self.head_b(reversed_features),
+            "head_a": self.head_a(features, training=training),
+            "head_b": self.head_b(features, training=training),
+            "head_a_reversed": self.head_a(reversed_features, training=training),
+            "head_b_reversed": self.head_b(reversed_features, training=training),
         }
 
-    def adaptation_loss(self, outputs, batch):
+    def adversarial_loss(self, outputs, batch):
         labels = batch["labels"]
         labelled = ops.cast(labels >= 0, "float32")
         safe = ops.where(labels >= 0, labels, 0)
@@ -97,8 +92,4 @@ class MCD(Strategy):
             ops.cast(outputs["head_b_reversed"], "float32"),
             weight=1.0 - batch["is_source"],
         )
-        loss = heads_ce - discrepancy
-        return loss + self.spectral_penalty(batch)
-
-    def get_config(self):
-        return {**super().get_config(), "units": list(self.units), "bsp": self.bsp}
+        return heads_ce - discrepancy

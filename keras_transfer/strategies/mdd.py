@@ -5,21 +5,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_transfer.layers import GradientReversal
-from keras_transfer.losses import (
-    margin_disparity_discrepancy,
-)
-from keras_transfer.strategies.base import Strategy, register_strategy
-
-
-def classifier_head(units, num_classes: int, name: str) -> keras.Sequential:
-    """An MLP head ending in ``num_classes`` logits (``units=()``: linear)."""
-    layers = [keras.layers.Dense(u, activation="relu") for u in units]
-    return keras.Sequential([*layers, keras.layers.Dense(num_classes)], name=name)
+from keras_transfer.losses import margin_disparity_discrepancy
+from keras_transfer.strategies._adversarial import AdversarialStrategy
+from keras_transfer.strategies.base import register_strategy
 
 
 @register_strategy("mdd")
-class MDD(Strategy):
+class MDD(AdversarialStrategy):
     """Margin Disparity Discrepancy (Zhang et al., ICML 2019).
 
     An adversarial head ``f'`` (same form as the main head: linear by
@@ -48,6 +40,8 @@ class MDD(Strategy):
             Dropout(0.5)`` (as wide as the features) between the backbone
             and both heads, as in the reference implementations. It keeps
             the features' scale in check; see the docs page.
+        dropout: dropout rate after each hidden layer of the adversarial
+            head (the bottleneck has its own, 0.5).
 
     Example:
     >>> from keras_transfer import DomainAdaptiveClassifier
@@ -72,19 +66,15 @@ class MDD(Strategy):
         units=(),
         bsp: float = 0.0,
         bottleneck: bool = True,
+        dropout: float = 0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.use_bottleneck = bool(bottleneck)
-        self.bottleneck = None
+        super().__init__(units=units, dropout=dropout, bsp=bsp, **kwargs)
         if float(margin) <= 0:
             raise ValueError(f"margin must be > 0, got {margin!r}.")
-        if float(bsp) < 0:
-            raise ValueError(f"bsp must be >= 0, got {bsp!r}.")
         self.margin = float(margin)
-        self.units = tuple(int(u) for u in units)
-        self.bsp = float(bsp)
-        self.reversal = GradientReversal(name="reversal")
+        self.use_bottleneck = bool(bottleneck)
+        self.bottleneck = None
 
     def build(self, features_shape, logits_shape):
         if self.use_bottleneck:
@@ -99,9 +89,7 @@ class MDD(Strategy):
                 name="bottleneck",
             )
             self.bottleneck.build(features_shape)
-        self.adversary = classifier_head(
-            self.units, int(logits_shape[-1]), "adversarial_head"
-        )
+        self.adversary = self.mlp(int(logits_shape[-1]), "adversarial_head")
         self.adversary.build(features_shape)
 
     def adapt_features(self, features, training=False):
@@ -111,22 +99,21 @@ class MDD(Strategy):
 
     def call(self, features, logits, lam, training=False):
         reversed_features = self.reversal(features, factor=lam)
-        return {"adversary_logits": self.adversary(reversed_features)}
+        return {
+            "adversary_logits": self.adversary(reversed_features, training=training)
+        }
 
-    def adaptation_loss(self, outputs, batch):
-        loss = margin_disparity_discrepancy(
+    def adversarial_loss(self, outputs, batch):
+        return margin_disparity_discrepancy(
             ops.cast(batch["logits"], "float32"),
             ops.cast(outputs["adversary_logits"], "float32"),
             batch["is_source"],
             self.margin,
         )
-        return loss + self.spectral_penalty(batch)
 
     def get_config(self):
         return {
             **super().get_config(),
             "margin": self.margin,
-            "units": list(self.units),
-            "bsp": self.bsp,
             "bottleneck": self.use_bottleneck,
         }

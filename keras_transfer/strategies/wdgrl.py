@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from keras_transfer.layers import GradientReversal
 from keras_transfer.losses import wasserstein_critic_terms
-from keras_transfer.strategies.base import Strategy, register_strategy
-
-
-def lipschitz_critic(units, name: str) -> keras.Sequential:
-    """An MLP critic whose Dense layers are spectrally normalised (≈1-Lipschitz)."""
-    layers = [
-        keras.layers.SpectralNormalization(keras.layers.Dense(u, activation="relu"))
-        for u in units
-    ]
-    layers.append(keras.layers.SpectralNormalization(keras.layers.Dense(1)))
-    return keras.Sequential(layers, name=name)
+from keras_transfer.strategies._adversarial import AdversarialStrategy
+from keras_transfer.strategies.base import register_strategy
 
 
 @register_strategy("wdgrl")
-class WDGRL(Strategy):
+class WDGRL(AdversarialStrategy):
     """Wasserstein distance guided representation learning (Shen et al., 2018).
 
     A critic ``c`` on the features estimates the Wasserstein-1 distance
@@ -48,6 +37,10 @@ class WDGRL(Strategy):
 
     Args:
         units: hidden units of the critic.
+        dropout: dropout rate after each hidden layer of the critic (0 by
+            default: while training it scales the activations up, which
+            loosens the Lipschitz bound).
+        bsp: Batch Spectral Penalization weight (0: off), as for DANN.
 
     Example:
     >>> from keras_transfer import DomainAdaptiveClassifier
@@ -68,11 +61,11 @@ class WDGRL(Strategy):
         "digits, Amazon and the moons",
     }
 
-    def __init__(self, units=(64, 64), **kwargs):
-        super().__init__(**kwargs)
-        self.units = tuple(int(u) for u in units)
-        self.reversal = GradientReversal(name="reversal")
-        self.critic = lipschitz_critic(self.units, "critic")
+    def __init__(
+        self, units=(64, 64), dropout: float = 0.0, bsp: float = 0.0, **kwargs
+    ):
+        super().__init__(units=units, dropout=dropout, bsp=bsp, **kwargs)
+        self.critic = self.mlp(1, "critic", spectral_norm=True)
 
     def build(self, features_shape, logits_shape):
         self.critic.build(features_shape)
@@ -81,13 +74,10 @@ class WDGRL(Strategy):
         reversed_features = self.reversal(features, factor=lam)
         return {"critic": self.critic(reversed_features, training=training)}
 
-    def adaptation_loss(self, outputs, batch):
+    def adversarial_loss(self, outputs, batch):
         critic = ops.reshape(ops.cast(outputs["critic"], "float32"), (-1,))
         is_source = batch["is_source"]
         distance = wasserstein_critic_terms(
             critic, critic, source_weight=is_source, target_weight=1.0 - is_source
         )
         return -distance
-
-    def get_config(self):
-        return {**super().get_config(), "units": list(self.units)}
