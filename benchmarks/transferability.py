@@ -168,7 +168,7 @@ def source_network(input_shape, n_classes: int, backbone: str, backbone_params):
     else:
         net = build_backbone(backbone, tuple(input_shape), **(backbone_params or {}))
     head = keras.layers.Dense(int(n_classes), name="source_head")
-    model = keras.Model(net.inputs, head(net.outputs[0]), name="source_model")
+    model = keras.Model(net.inputs[0], head(net.outputs[0]), name="source_model")
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -231,7 +231,7 @@ def transferability(model, X, y) -> dict:
 
     from keras_transfer.model_selection import h_score, leep, logme, nce
 
-    features = keras.Model(model.inputs, model.layers[-1].input)
+    features = keras.Model(model.inputs[0], model.layers[-1].input)
     f = np.asarray(features.predict(X, batch_size=256, verbose=0), "float64")
     logits = np.asarray(model.predict(X, batch_size=256, verbose=0), "float64")
     logits -= logits.max(axis=1, keepdims=True)
@@ -369,7 +369,7 @@ def report(runs, meta) -> str:
     targets = list(runs[0])
     recipes = list(meta["recipes"])
     n_cand = len(next(iter(runs[0].values())))
-    head = [LABELS[t] for t in targets] + ["mean over targets", "pooled"]
+    head = [LABELS.get(t, t) for t in targets] + ["mean over targets", "pooled"]
     cols = [*targets, "mean", "pooled"]
     recipe_lines = [
         f"- `{r}`: `TransferClassifier(source_model=candidate, random_state=seed, "
@@ -394,7 +394,7 @@ def report(runs, meta) -> str:
         "optimizer steps; plus the architecture at its random initial weights. "
         "`@n` in the names below is the number of source steps.",
         "",
-        f"**Targets**: {', '.join(LABELS[t] for t in targets)}, {meta['shots']} "
+        f"**Targets**: {', '.join(LABELS.get(t, t) for t in targets)}, {meta['shots']} "
         "labelled rows per class drawn per seed from a target train pool; "
         f"accuracy on {meta['n_test']} target test rows (disjoint from every "
         "source: the MNIST t10k digits are split between the MNIST-M-like "
@@ -449,7 +449,7 @@ def report(runs, meta) -> str:
             for k in keys
         }
         lines += [
-            f"### → {LABELS[t]}",
+            f"### → {LABELS.get(t, t)}",
             "",
             "| candidate | "
             + " | ".join(f"`{r}`" for r in recipes)
