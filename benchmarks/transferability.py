@@ -11,9 +11,11 @@ scores are for), every candidate is
    (features: the layer below the source head, i.e. what
    ``TransferClassifier``'s default ``feature_layer`` transfers; LEEP and
    NCE: the source head's class probabilities), then
-2. fine-tuned with one fixed recipe, ``TransferClassifier("fine_tune",
-   source_model=candidate, random_state=seed)`` with the estimator's
-   defaults, and measured on the target *test* rows.
+2. trained on those rows with each fixed recipe of ``RECIPES``
+   (``TransferClassifier(source_model=candidate, random_state=seed,
+   strategy=...)``, the estimator's defaults otherwise; by default
+   ``fine_tune`` and ``feature_extraction``) and measured on the target
+   *test* rows.
 
 The table gives, per target and pooled, the Spearman and Kendall rank
 correlations of each score with the fine-tuned accuracy. Nothing is chosen
@@ -22,7 +24,8 @@ with target test labels: the recipe, layer and candidates are fixed above.
 Usage::
 
     KERAS_BACKEND=jax python3 benchmarks/transferability.py --seeds 0,1,2 --out
-    python3 benchmarks/transferability.py --quick    # a smoke run, no file
+    python3 benchmarks/transferability.py --recipes fine_tune_lr0.1 --out x.md
+    python3 benchmarks/transferability.py --quick --seeds 0   # smoke, no file
 
 ``--out`` (re)writes ``docs/benchmarks_transferability.md``.
 """
