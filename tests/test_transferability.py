@@ -97,3 +97,86 @@ def test_bad_input_says_what_to_do():
         h_score(np.ones((9, 3)), y)
     with pytest.raises(ValueError, match="method"):
         TransferabilityScorer("accuracy")
+
+
+def _benchmark_module():
+    """benchmarks/transferability.py, imported from its file."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "transferability.py"
+    spec = importlib.util.spec_from_file_location("bench_transferability", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_core_scores_fine_tunes_and_correlates():
+    bench = _benchmark_module()
+    X, y = digits()
+    X = X.reshape(-1, 8, 8, 1)
+    domains = {
+        "digits": {
+            "source": (X[:300], y[:300]),
+            "pool": (X[300:900], y[300:900]),
+            "test": (X[900:1200], y[900:1200]),
+        },
+    }
+    runs = [
+        bench.run_seed(
+            domains,
+            ["digits"],
+            0,
+            shots=5,
+            recipes={"feature_extraction": {"strategy": "feature_extraction"}},
+            steps=(100,),
+            backbone="mlp",
+            backbone_params={"units": (32,)},
+        )
+    ]
+    rows = runs[0]["digits"]
+    assert set(rows) == {("digits", 100), ("random", 0)}
+    for row in rows.values():
+        assert (
+            set(row) == {*METHODS, "acc"}
+            and 0 <= row["acc"]["feature_extraction"] <= 100
+        )
+    # The in-domain source is the better start, by the head-based scores (the
+    # random head is near uniform) and by the accuracy.
+    for m in ("leep", "nce"):
+        assert rows[("digits", 100)][m] > rows[("random", 0)][m], m
+    assert (
+        rows[("digits", 100)]["acc"]["feature_extraction"]
+        > rows[("random", 0)]["acc"]["feature_extraction"]
+    )
+    table = bench.summarise(runs, "feature_extraction")
+    assert len(table["digits"]["logme"]) == 1 and len(table["pooled"]["leep"]) == 1
+    meta = {
+        "command": "test",
+        "quick": True,
+        "date": "today",
+        "versions": "",
+        "minutes": 0.0,
+        "load": (0.0, 0.0),
+        "n_source": 300,
+        "n_test": 300,
+        "shots": 5,
+        "seeds": [0],
+        "recipes": {"feature_extraction": {"strategy": "feature_extraction"}},
+        "extra": {},
+        "steps": (100,),
+        "backbone": "mlp",
+        "backbone_params": {"units": (32,)},
+    }
+    text = bench.report(runs, meta)
+    assert "Spearman ρ" in text and "Floor" in text and "| digits @100 |" in text
+
+
+def test_benchmark_rank_correlations():
+    bench = _benchmark_module()
+    acc = {"a": 60.0, "b": 70.0, "c": 80.0}
+    scores = {k: {m: v / 100 for m in METHODS} for k, v in acc.items()}
+    scores["a"]["nce"] = 1.0  # the worst source ranked first by one score
+    out = bench.rank_correlations(scores, acc)
+    assert out["logme"] == pytest.approx((1.0, 1.0))
+    assert out["nce"] == pytest.approx((-0.5, -1 / 3))
