@@ -124,6 +124,8 @@ def test_adda_target_encoder_maps_target_rows_onto_the_source_features():
         acc_before.append(np.mean(clf.classes_[head.argmax(axis=1)] == yt))
         acc_after.append(np.mean(clf.predict(Xt) == yt))
         assert not clf.model_.classifier.trainable  # the source head, kept
+        # The target phase runs at the authors' Adam beta_1 (0.5, not 0.9).
+        assert clf.model_.optimizer.get_config()["beta_1"] == 0.5
     assert np.isfinite(after).all()
     assert np.mean(after) < 0.9 * np.mean(before), (after, before)
     assert np.mean(acc_after) >= np.mean(acc_before), (acc_after, acc_before)
@@ -165,6 +167,7 @@ def test_pickle_and_save_round_trip(strategy, tmp_path):
         ("wdgrl", {"dropout": 1.0}),
         ("dann", {"units": (0,)}),
         ("adda", {"pretrain_learning_rate": 0}),
+        ("adda", {"beta_1": 1.0}),
     ],
 )
 def test_bad_params_say_what_to_do(name, params):
