@@ -5,8 +5,12 @@ each problem the same feature extractor + head is trained (a) by plain
 ``model.fit`` on the labelled source rows and (b) by
 ``DomainAdaptiveClassifier(strategy="dann")`` on the same source rows plus as
 many unlabelled target rows (every DANN step sees ``batch_size`` source and
-``batch_size`` target rows, and runs the domain discriminator). The time per
-epoch is the median over epochs after the first (compilation excluded).
+``batch_size`` target rows, and runs the domain discriminator: 64-64 without
+dropout, the size of the issue's definition and of DANN's default until the
+1024-1024 recipe, so that the ratio measures per-step work, not a 16× larger
+discriminator). The time per epoch is the median over epochs after the first
+(compilation excluded); both the wall time and the process's CPU time are
+kept, the latter being less inflated on a shared, loaded machine.
 
     python benchmarks/overhead.py      # all backends; writes docs/benchmarks.md
     python benchmarks/overhead.py --backends jax --epochs 4
@@ -21,8 +25,10 @@ import os
 import platform
 import subprocess
 import sys
+import time
 
-from _timing import epoch_timer  # benchmarks/ is sys.path[0] for a script
+# The discriminator of the DANN fits (see the module docstring).
+DANN_PARAMS = {"units": (64, 64), "dropout": 0.0}
 
 PROBLEMS = {
     # name: (rows per domain, input shape, backbone, backbone_params, batch size)
@@ -31,14 +37,40 @@ PROBLEMS = {
 }
 
 
-def plain_fit(X, y, shape, backbone, params, batch_size, epochs) -> float:
-    """Seconds per epoch of a plain ``Sequential([backbone, Dense]).fit``."""
+def epoch_clock():
+    """A Keras callback whose ``times`` lists (wall, CPU) seconds of each epoch."""
     import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = (time.perf_counter(), time.process_time())
+
+        def on_epoch_end(self, epoch, logs=None):
+            wall, cpu = self.start
+            self.times.append((time.perf_counter() - wall, time.process_time() - cpu))
+
+    return EpochClock()
+
+
+def per_epoch(clock):
+    """Median (wall, CPU) seconds of the epochs after the first."""
     import numpy as np
 
+    return tuple(float(v) for v in np.median(np.array(clock.times[1:]), axis=0))
+
+
+def plain_fit(X, y, shape, backbone, params, batch_size, epochs) -> tuple:
+    """(wall, CPU) seconds per epoch of ``Sequential([backbone, Dense]).fit``."""
+    import keras
+
+    from keras_transfer import backend
     from keras_transfer.backbones import build_backbone
 
-    keras.utils.set_random_seed(0)
+    backend.set_random_seed(0)  # keras.utils' seeds (imports) TensorFlow too
     features = build_backbone(backbone, shape, **params)
     plain = keras.Sequential([features, keras.layers.Dense(10)])
     plain.compile(
@@ -46,20 +78,19 @@ def plain_fit(X, y, shape, backbone, params, batch_size, epochs) -> float:
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    t = epoch_timer()
+    t = epoch_clock()
     plain.fit(X, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[t])
-    return float(np.median(t.times[1:]))
+    return per_epoch(t)
 
 
-def ours(strategy, Xs, ys, Xt, backbone, params, batch_size, epochs) -> float:
-    """Seconds per epoch of ``DomainAdaptiveClassifier(strategy).fit``."""
-    import numpy as np
-
+def ours(strategy, Xs, ys, Xt, backbone, params, batch_size, epochs) -> tuple:
+    """(wall, CPU) seconds per epoch of ``DomainAdaptiveClassifier(strategy).fit``."""
     from keras_transfer import DomainAdaptiveClassifier
 
-    t = epoch_timer()
+    t = epoch_clock()
     DomainAdaptiveClassifier(
         strategy,
+        strategy_params=DANN_PARAMS if strategy == "dann" else None,
         backbone=backbone,
         backbone_params=params,
         epochs=epochs,
@@ -67,7 +98,7 @@ def ours(strategy, Xs, ys, Xt, backbone, params, batch_size, epochs) -> float:
         random_state=0,
         callbacks=[t],
     ).fit((Xs, ys), Xt)
-    return float(np.median(t.times[1:]))
+    return per_epoch(t)
 
 
 def worker(epochs: int, problems=("mlp", "cnn"), repeats: int = 1) -> list[dict]:
@@ -92,19 +123,22 @@ def worker(epochs: int, problems=("mlp", "cnn"), repeats: int = 1) -> list[dict]
             plain2 = plain_fit(X2, y2, *net, 2 * batch, epochs)
             dann = ours("dann", Xs, ys, Xt, backbone, params, batch, epochs)
             pairs.append((plain2, dann))
-        rows.append(
-            {
-                "problem": name,
-                "plain_s": plain_fit(Xs, ys, *net, batch, epochs),
-                "plain2_s": float(np.median([p for p, _ in pairs])),
-                "source_only_s": ours(
-                    "source_only", Xs, ys, Xt, backbone, params, batch, epochs
-                ),
-                "dann_s": float(np.median([d for _, d in pairs])),
-                "dann_ratio": float(np.median([d / p for p, d in pairs])),
-                "steps": int(np.ceil(n / batch)),
-            }
-        )
+        plain = plain_fit(Xs, ys, *net, batch, epochs)
+        source_only = ours("source_only", Xs, ys, Xt, backbone, params, batch, epochs)
+        row = {"problem": name, "steps": int(np.ceil(n / batch))}
+        for i, clock in enumerate(("", "cpu_")):  # wall, then CPU seconds
+            row.update(
+                {
+                    f"plain_{clock}s": plain[i],
+                    f"plain2_{clock}s": float(np.median([p[i] for p, _ in pairs])),
+                    f"source_only_{clock}s": source_only[i],
+                    f"dann_{clock}s": float(np.median([d[i] for _, d in pairs])),
+                    f"dann_{clock}ratio": float(
+                        np.median([d[i] / p[i] for p, d in pairs])
+                    ),
+                }
+            )
+        rows.append(row)
     return rows
 
 
@@ -121,6 +155,9 @@ def main(argv=None):
         default=1,
         help="alternate the plain-2b and DANN fits this many times; the "
         "ratio is the median of the pairs' ratios",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave docs/ alone"
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -158,29 +195,34 @@ def main(argv=None):
                 f"{backend:10s} {r['problem']:40s} plain {r['plain_s']:.3f} "
                 f"plain(2b) {r['plain2_s']:.3f} source_only {r['source_only_s']:.3f} "
                 f"dann {r['dann_s']:.3f} s/epoch; dann/plain(2b) "
-                f"{r['dann_ratio']:.2f}"
+                f"{r['dann_ratio']:.2f} wall, {r['dann_cpu_ratio']:.2f} CPU"
             )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average at the end: {load:.1f}")
     lines = [
         "## DANN overhead against a plain Keras fit",
         "",
         f"`python benchmarks/overhead.py --epochs {args.epochs} --problems "
         f"{args.problems} --repeats {args.repeats}` on "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-        "CPU only, one thread, one backend per process. Seconds per epoch (median "
+        "CPU only, one thread, one backend per process; load average at the end "
+        f"{load:.1f} (on {os.cpu_count()} cores: above that, other jobs shared them). "
+        "Wall seconds per epoch (median "
         "of epochs 2..N; the first epoch compiles; with --repeats the plain 2b "
         "and DANN fits alternate and DANN / plain 2b is the median of the pairs' "
-        "ratios); every fit runs the same number "
+        "ratios, of wall and of CPU time: the process's CPU time is less inflated "
+        "by other jobs); every fit runs the same number "
         f"of steps per epoch. Columns: **plain** = `keras.Sequential([backbone, "
         "Dense(10)]).fit` on the source rows, batch b; **plain 2b** = the same "
         "fit on the rows a DANN step sees (b source + b target rows per step, "
         "i.e. the same data per step): the reference for the overhead; "
         "**source_only** and **DANN** = `DomainAdaptiveClassifier` (b source "
         "rows per step, plus b target rows for DANN, which also runs the domain "
-        "discriminator and the gradient-reversal layer).",
+        "discriminator, 64-64 without dropout, and the gradient-reversal layer).",
         "",
         "| backend | problem | plain | plain 2b | source_only | DANN "
-        "| DANN / plain 2b | DANN / plain |",
-        "|---|---|---|---|---|---|---|---|",
+        "| DANN / plain 2b, wall | DANN / plain 2b, CPU | DANN / plain |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for backend, rows in results.items():
         for r in rows:
@@ -188,8 +230,10 @@ def main(argv=None):
                 f"| {backend} | {r['problem']} | {r['plain_s']:.3f} | "
                 f"{r['plain2_s']:.3f} | {r['source_only_s']:.3f} | "
                 f"{r['dann_s']:.3f} | {r['dann_ratio']:.2f}× | "
-                f"{r['dann_s'] / r['plain_s']:.2f}× |"
+                f"{r['dann_cpu_ratio']:.2f}× | {r['dann_s'] / r['plain_s']:.2f}× |"
             )
+    if args.no_write:
+        return
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _report import write_section
 

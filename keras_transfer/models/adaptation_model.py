@@ -10,6 +10,51 @@ from keras_transfer.strategies import Strategy, get_strategy
 
 
 @keras.saving.register_keras_serializable(package="keras_transfer")
+class StepMeans(keras.metrics.Metric):
+    """Running means of several per-step scalars, kept in one vector.
+
+    One update and one read per step whatever the number of scalars, where a
+    ``keras.metrics.Mean`` per scalar costs its own update and result (each a
+    few eager ops and a host read per step on torch). The means are those
+    ``Mean`` gives (total / steps, float32). ``result()`` is a dict, which
+    Keras spreads into the logs: ``history_["task_loss"]`` and the like.
+
+    Args:
+        names: the scalars, in the order of the vector.
+
+    Example:
+    >>> from keras_transfer.models.adaptation_model import StepMeans
+    >>> means = StepMeans(["task_loss", "lambda"])
+    >>> means.update_state({"task_loss": 1.0, "lambda": 0.5})
+    >>> means.update_state({"task_loss": 3.0})  # a name left out counts 0
+    >>> {k: float(v) for k, v in means.result().items()}
+    {'task_loss': 2.0, 'lambda': 0.25}
+    """
+
+    def __init__(self, names, name: str = "step_means", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.names = tuple(names)
+        self.total = self.add_variable(
+            shape=(len(self.names),), initializer="zeros", name="total"
+        )
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, values: dict) -> None:
+        """Add one step's ``{name: scalar}`` (missing names add 0)."""
+        self.total.assign_add(
+            ops.stack([ops.cast(values.get(n, 0.0), self.dtype) for n in self.names])
+        )
+        self.count.assign_add(1.0)
+
+    def result(self) -> dict:
+        means = ops.divide_no_nan(self.total, self.count)
+        return {n: means[i] for i, n in enumerate(self.names)}
+
+    def get_config(self):
+        return {**super().get_config(), "names": list(self.names)}
+
+
+@keras.saving.register_keras_serializable(package="keras_transfer")
 class AdaptationModel(keras.Model):
     """Feature extractor + classifier head + a strategy's extra parts.
 
@@ -88,10 +133,11 @@ class AdaptationModel(keras.Model):
             trainable=False,
             name="total_steps",
         )
-        self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
-        self.adaptation_loss_tracker = keras.metrics.Mean(name="adaptation_loss")
-        self.lambda_tracker = keras.metrics.Mean(name="lambda")
-        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        # The per-step means shown in progress bars and ``history_``, in one
+        # tracker; evaluation steps have no adaptation term and log 0 for it.
+        self.step_means = StepMeans(
+            ("task_loss", "adaptation_loss", "lambda", "accuracy")
+        )
 
     def build(self, input_shape):
         if not self.feature_extractor.built:
@@ -137,29 +183,33 @@ class AdaptationModel(keras.Model):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
+        # Each op is a dispatch (eager on torch): compute what is needed, once.
         labels = ops.reshape(ops.cast(y["label"], "int32"), (-1,))
         logits = ops.cast(y_pred["logits"], "float32")
-        is_source = ops.reshape(ops.cast(y["is_source"], "float32"), (-1,))
-        labelled = ops.cast(labels >= 0, "float32")
+        adapting = training and "lambda" in y_pred
+        if adapting or self.strategy.task_rows == "target":
+            is_source = ops.reshape(ops.cast(y["is_source"], "float32"), (-1,))
+        known = labels >= 0
+        labelled = ops.cast(known, "float32")
         if self.strategy.task_rows == "target":
             # The source rows' labels belong to the source task's label space.
             labelled = labelled * (1.0 - is_source)
         if sample_weight is not None:
             labelled = labelled * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        safe_labels = ops.where(labels >= 0, labels, 0)
+        safe_labels = ops.where(known, labels, 0)
         per_row = keras.losses.sparse_categorical_crossentropy(
             safe_labels, logits, from_logits=True
         )
         n_labelled = ops.maximum(ops.sum(labelled), 1.0)
         task_loss = ops.sum(per_row * labelled) / n_labelled
-        correct = ops.cast(ops.argmax(logits, axis=-1) == safe_labels, "float32")
-        self.task_loss_tracker.update_state(task_loss)
-        self.accuracy_tracker.update_state(ops.sum(correct * labelled) / n_labelled)
+        correct = ops.where(ops.argmax(logits, axis=-1) == safe_labels, labelled, 0.0)
+        logs = {"task_loss": task_loss, "accuracy": ops.sum(correct) / n_labelled}
         total = task_loss
-        if training and "lambda" in y_pred:
-            total = task_loss * self.strategy.task_weight(
-                ops.cast(y_pred["lambda"], "float32")
-            )
+        if adapting:
+            lam = ops.cast(y_pred["lambda"], "float32")
+            weight = self.strategy.task_weight(lam)
+            if not (isinstance(weight, float) and weight == 1.0):
+                total = task_loss * weight
             batch = {
                 "features": y_pred["features"],
                 "logits": y_pred["logits"],
@@ -170,9 +220,9 @@ class AdaptationModel(keras.Model):
             adaptation = ops.cast(
                 self.strategy.adaptation_loss(y_pred, batch), "float32"
             )
-            self.adaptation_loss_tracker.update_state(adaptation)
-            self.lambda_tracker.update_state(ops.cast(y_pred["lambda"], "float32"))
+            logs.update(adaptation_loss=adaptation, **{"lambda": lam})
             total = total + adaptation
+        self.step_means.update_state(logs)
         # Read once and add one by one: an empty ``ops.sum([])`` breaks
         # torch.compile (jit_compile=True on torch), and the losses may differ
         # in dtype under mixed precision.
