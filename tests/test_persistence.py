@@ -173,3 +173,36 @@ def test_resume_from_backup_matches_uninterrupted_fit(small_moons, tmp_path):
     np.testing.assert_allclose(
         clf.predict_proba(Xt), full.predict_proba(Xt), rtol=1e-5, atol=1e-6
     )
+
+
+def test_fits_and_pickles_leave_tensorflow_unimported():
+    """Pickling a fitted estimator (Keras's saver asks whether TensorFlow is
+    importable, importing it), distill's fresh copy of the backbone and the
+    adapter's fresh optimizer imported TensorFlow (~500 MB, ~10 s) into JAX and
+    torch processes."""
+    code = textwrap.dedent(
+        """
+        import pickle, sys
+        from keras_transfer import DomainAdaptiveClassifier, TransferClassifier
+        from keras_transfer.datasets import make_rotated_moons
+        Xs, ys, Xt, yt = make_rotated_moons(64, 64, random_state=0)
+        for name in ("source_only", "dann", "distill", "adapter"):
+            clf = DomainAdaptiveClassifier(name, epochs=1, random_state=0)
+            clf.fit((Xs, ys), Xt)
+            back = pickle.loads(pickle.dumps(clf))
+            assert (back.predict_proba(Xt) == clf.predict_proba(Xt)).all(), name
+        clf = TransferClassifier(epochs=1, pretrain_epochs=1, random_state=0)
+        pickle.loads(pickle.dumps(clf.fit(source=(Xs, ys), target=(Xt, yt))))
+        print("tensorflow" in sys.modules)
+        """
+    )
+    backend = keras.backend.backend()
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == str(backend == "tensorflow")

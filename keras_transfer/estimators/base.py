@@ -70,6 +70,17 @@ def distributed(fit):
     return fit_in_scope
 
 
+class _KerasBlob:
+    """A pickled Keras model inside an estimator's pickled state."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+
+def _unblob(value):
+    return pickle.loads(value.data) if isinstance(value, _KerasBlob) else value
+
+
 class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
     """Common machinery of the keras_transfer classifiers.
 
@@ -182,6 +193,27 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         for name, value in fitted.items():
             setattr(self, name, value)
         return self
+
+    # ---- pickling -------------------------------------------------------------
+
+    def __getstate__(self):
+        # Keras pickles a model through its saver, whose serializer imports
+        # TensorFlow (when installed) to check for TensorFlow objects: in a
+        # jax / torch process the models are pickled where Keras is told it
+        # is absent (+500 MB and a 10 s import otherwise).
+        state = super().__getstate__()
+        with backend.keras_without_tensorflow():
+            return {
+                key: _KerasBlob(pickle.dumps(value))
+                if isinstance(value, keras.Model)
+                else value
+                for key, value in state.items()
+            }
+
+    def __setstate__(self, state):
+        with backend.keras_without_tensorflow():
+            state = {key: _unblob(value) for key, value in state.items()}
+        super().__setstate__(state)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")

@@ -134,10 +134,12 @@ class AdaptationModel(keras.Model):
             name="total_steps",
         )
         # The per-step means shown in progress bars and ``history_``, in one
-        # tracker; evaluation steps have no adaptation term and log 0 for it.
-        self.step_means = StepMeans(
-            ("task_loss", "adaptation_loss", "lambda", "accuracy")
-        )
+        # tracker; evaluation steps have no adaptation term and log 0 for it,
+        # a strategy without one (source_only) shows none.
+        names = ("task_loss", "adaptation_loss", "lambda", "accuracy")
+        if not self.strategy.adapts:
+            names = ("task_loss", "accuracy")
+        self.step_means = StepMeans(names)
 
     def build(self, input_shape):
         if not self.feature_extractor.built:

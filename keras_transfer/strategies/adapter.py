@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_transfer import backend
 from keras_transfer.layers import ResidualAdapter
 from keras_transfer.losses import coral, mmd
 from keras_transfer.strategies.base import Strategy, register_strategy
@@ -11,7 +12,8 @@ from keras_transfer.strategies.base import Strategy, register_strategy
 
 def fresh_optimizer(model) -> keras.optimizers.Optimizer:
     """A new optimizer with the configuration of ``model.optimizer``."""
-    return keras.optimizers.deserialize(keras.optimizers.serialize(model.optimizer))
+    with backend.keras_without_tensorflow():  # no TensorFlow import on jax/torch
+        return keras.optimizers.deserialize(keras.optimizers.serialize(model.optimizer))
 
 
 def recompile(model) -> None:

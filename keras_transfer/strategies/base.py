@@ -55,6 +55,8 @@ class Strategy(keras.layers.Layer):
     a strategy's name):
         name: the name users type (``strategy="dann"``).
         needs_target: whether batches must carry target rows.
+        adapts: whether there is an adaptation term (``adaptation_loss`` and
+            ``lambda`` in the progress bar and ``history_``).
         needs_inputs: whether ``call`` (and ``adapt_features``,
             ``source_outputs``) also receive the model's inputs as ``x=``
             (e.g. a teacher network that reads the raw rows).
@@ -92,6 +94,7 @@ class Strategy(keras.layers.Layer):
 
     name_: str = "base"
     needs_target: bool = True
+    adapts: bool = True
     needs_inputs: bool = False
     needs_all_target_rows: bool = False
     needs_source_head: bool = False

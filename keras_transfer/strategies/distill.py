@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_transfer import backend
 from keras_transfer.losses import distillation_loss
 from keras_transfer.strategies.adapter import fresh_optimizer
 from keras_transfer.strategies.base import Strategy, register_strategy
@@ -18,9 +19,10 @@ class _Holder:
 
 def _fresh_copy(layer, input_shape):
     """Same architecture as ``layer``, new weights from its initializers."""
-    copy = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(layer)
-    )
+    with backend.keras_without_tensorflow():  # no TensorFlow import on jax/torch
+        copy = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(layer)
+        )
     if not copy.built:
         copy.build(input_shape)
     return copy

@@ -21,5 +21,6 @@ class SourceOnly(Strategy):
     """
 
     needs_target = False
+    adapts = False  # no adaptation_loss / lambda in the progress bar
 
     recipe = {"source": "plain supervised training on the source rows"}
