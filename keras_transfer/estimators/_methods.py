@@ -15,22 +15,12 @@ class Method(NamedTuple):
     freeze: object = "none"  # default policy; "half": the lower half
     locked: bool = False  # the policy is the method (freeze= cannot change it)
     gradual: bool = False  # gradual unfreezing from the top, one layer an epoch
-    lr_multiplier: float = 1.0  # of the transferred weights, when not given
-    head_warmup: float = 0.0  # share of the epochs the new head trains alone
 
 
 #: ``TransferClassifier(strategy=...)`` names -> method.
 METHODS = {
     "feature_extraction": Method(freeze="all", locked=True),
-    # LP-FT (Kumar et al., ICLR 2022): the new head alone for the first half
-    # of the epochs, then everything. On MNIST→USPS with 1 and 5 labels a
-    # class plain fine-tuning gained +3.2 and +2.0 points over scratch, LP-FT
-    # +6.8 and +4.4 (3 draws). The transferred layers then train at the full
-    # rate: at 0.1× (+9.5, +4.8 there) LP-FT lost to scratch by 7-9 points
-    # with an unrelated source (Fashion-MNIST→MNIST, 1 label a class).
-    "fine_tune": Method(head_warmup=0.5),
-    # plain fine-tuning: every layer at the full rate from the first step
-    "full": Method(),
+    "fine_tune": Method(),
     "partial": Method(freeze="half"),
     "gradual": Method(gradual=True),
     "joint": Method("joint"),

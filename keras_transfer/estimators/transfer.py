@@ -95,12 +95,8 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
     Strategies (``strategy=``):
 
     ``"fine_tune"`` (default)
-        LP-FT: the new head trains alone for the first half of the epochs,
-        then every transferred layer trains too, at ``learning_rate ×
-        backbone_lr_multiplier`` (1 by default: the source run's rate);
-    ``"full"``
-        plain fine-tuning: every layer trains from the first step, at the
-        full rate by default (what scratch training of the same network is);
+        every transferred layer trains, at ``learning_rate ×
+        backbone_lr_multiplier`` (1 by default: the source run's settings);
     ``"feature_extraction"``
         the transferred network is frozen, only the new head trains;
     ``"partial"``
@@ -153,8 +149,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         freeze_batchnorm: keep BatchNormalization layers frozen, i.e. in
             inference mode (the Keras transfer-learning guide's rule).
         backbone_lr_multiplier: learning-rate multiplier of the transferred
-            weights (new heads, adapters and LoRA factors use 1); ``None``
-            (default): the method's (1 for every built-in method).
+            weights (new heads, adapters and LoRA factors use 1).
         adaptation_weight: λ of ``joint`` (``L_s + λ·L_t``) and ``lwf``
             (``L_t + λ·KD``).
         strategy_params: ``{"temperature": 2.0, "warmup_epochs": 1,
@@ -216,7 +211,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         feature_layer: str | None = None,
         freeze=None,
         freeze_batchnorm: bool = True,
-        backbone_lr_multiplier: float | None = None,
+        backbone_lr_multiplier: float = 1.0,
         adaptation_weight: float = 1.0,
         strategy_params: dict | None = None,
         pretrain_epochs: int | None = None,
@@ -262,7 +257,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         "pretrain_epochs": positive_int(minimum=0, optional=True),
         "steps_per_epoch": positive_int(optional=True),
         "adaptation_weight": non_negative(),
-        "backbone_lr_multiplier": non_negative(optional=True),
+        "backbone_lr_multiplier": non_negative(),
         "learning_rate": non_negative(positive=True, optional=True),
         "source_holdout": non_negative(below=1),
         "strategy_params": dict_or_none,
@@ -428,30 +423,22 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         model.build((None, *tuple(src.inputs[0].shape[1:])))
         return model, tuned, frozen
 
-    def _optimizer_groups(self, model, tuned, optimizer, epochs: int):
+    def _optimizer_groups(self, model, tuned, optimizer):
         """(optimizer, callbacks): learning-rate groups of the transferred layers."""
-        method = method_of(self.strategy)
-        multiplier = self.backbone_lr_multiplier
-        multiplier = method.lr_multiplier if multiplier is None else float(multiplier)
-        # epochs of the new parts alone: the strategy's (lwf) or the method's
-        # share of the training (fine_tune: LP-FT, the first half)
-        warmup = max(
-            int(model.strategy.warmup_epochs), int(epochs * method.head_warmup)
-        )
-        if method.gradual and tuned:
+        multiplier = float(self.backbone_lr_multiplier)
+        warmup = int(model.strategy.warmup_epochs)
+        if method_of(self.strategy).gradual and tuned:
             # ULMFiT: the new head alone first, then one more layer each epoch.
             gradual = GradualUnfreezing(multiplier=multiplier)
             groups = [([layer], 0.0) for layer in tuned]
             return with_lr_multipliers(optimizer, groups), [gradual]
-        inherited = model.strategy.transferred_layers()
-        parts = [(ls, m) for ls, m in ((tuned, multiplier), (inherited, 1.0)) if ls]
-        if warmup > 0 and parts:
-            # A warm-up of the new parts alone, then everything (Li & Hoiem;
-            # LP-FT, Kumar et al. 2022).
-            groups = [(layers, 0.0) for layers, _ in parts]
+        if warmup > 0:
+            # A warm-up of the new parts alone, then everything (Li & Hoiem).
+            inherited = model.strategy.transferred_layers()
+            groups = [(tuned, 0.0), (inherited, 0.0)]
             callbacks = [
                 GradualUnfreezing(mult, epochs_per_stage=warmup, groups=[k])
-                for k, (_, mult) in enumerate(parts)
+                for k, mult in enumerate((multiplier, 1.0))
             ]
             return with_lr_multipliers(optimizer, groups), callbacks
         if tuned and multiplier != 1.0:
@@ -576,6 +563,12 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             )
 
         model, tuned, frozen = self._build_model(src, len(classes), method)
+        base_optimizer = self._make_optimizer(inherited)
+        optimizer, extra_callbacks = self._optimizer_groups(
+            model, tuned, base_optimizer
+        )
+        model.compile(optimizer=optimizer)
+        optimizer.build(model.trainable_variables)
         # Source rows next to the target rows: with their labels (joint), or
         # their inputs alone (lwf distils on them, which keeps the source task
         # where target inputs are few).
@@ -596,12 +589,6 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             batch_size=self.batch_size,
             seed=seed,
         )
-        base_optimizer = self._make_optimizer(inherited)
-        optimizer, extra_callbacks = self._optimizer_groups(
-            model, tuned, base_optimizer, epochs
-        )
-        model.compile(optimizer=optimizer)
-        optimizer.build(model.trainable_variables)
         model.set_total_steps(epochs * len(batches))
         val = self._validation_batches(validation_data, holder, classes, src)
         if self.verbose:
