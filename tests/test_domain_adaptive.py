@@ -323,3 +323,16 @@ def test_seeded_fit_is_reproducible_and_leaves_tensorflow_unimported():
     same, tf_imported = proc.stdout.split()[-2:]
     assert same == "True"
     assert tf_imported == str(backend == "tensorflow")
+
+
+def test_source_only_logs_no_adaptation_terms(small_moons):
+    """source_only's progress bar showed ``adaptation_loss: 0.0000e+00 -
+    lambda: ...``: a strategy without an adaptation term logs none."""
+    Xs, ys, Xt, _ = small_moons
+    logs = {}
+    for name in ("source_only", "dann"):
+        clf = DomainAdaptiveClassifier(name, **FAST).fit((Xs, ys), Xt)
+        logs[name] = set(clf.history_)
+    assert {"adaptation_loss", "lambda"}.isdisjoint(logs["source_only"])
+    assert {"task_loss", "accuracy"} <= logs["source_only"]
+    assert {"task_loss", "adaptation_loss", "lambda", "accuracy"} <= logs["dann"]
