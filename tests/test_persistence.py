@@ -206,3 +206,14 @@ def test_fits_and_pickles_leave_tensorflow_unimported():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-1] == str(backend == "tensorflow")
+
+
+def test_shallow_copy_shares_the_fitted_model(fitted):
+    """``copy.copy`` (the estimator takes one while checking a fit's input)
+    went through ``__getstate__``, which pickles the models: a seeded refit
+    then drew other initializer seeds (sklearn's check_supervised_y_2d)."""
+    import copy
+
+    clf, Xt = fitted
+    twin = copy.copy(clf)
+    assert twin is not clf and twin.model_ is clf.model_

@@ -196,6 +196,15 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
 
     # ---- pickling -------------------------------------------------------------
 
+    def __copy__(self):
+        # A shallow copy shares the fitted models: it must not go through
+        # __getstate__, which pickles them (slow, and unpickling builds layers,
+        # which draws seeds from Keras's global generator in the middle of a
+        # seeded fit).
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     def __getstate__(self):
         # Keras pickles a model through its saver, whose serializer imports
         # TensorFlow (when installed) to check for TensorFlow objects: in a
