@@ -401,6 +401,15 @@ def _expected_input(estimator):
     return getattr(estimator, "n_features_in_", None), None
 
 
+def _source_input(X):
+    """``(n_features, image_shape)`` of source rows, which the target must match."""
+    return (X.shape[1] if X.ndim == 2 else None), (X.shape[1:] if X.ndim == 4 else None)
+
+
+def _make_parent(path) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
 def _load_model(path):
     from keras_transfer.estimators import BaseTransferEstimator
 
@@ -540,9 +549,7 @@ def cmd_fit(args) -> int:
     if ys is None:
         raise CLIError(f"{args.source} has no labels; the source must be labelled")
     ys = source_labels(ys, args.unlabelled)
-    n_features = Xs.shape[1] if Xs.ndim == 2 else None
-    image_shape = Xs.shape[1:] if Xs.ndim == 4 else None
-    Xt, yt = read_data(args.target, args.label_column, n_features, image_shape)
+    Xt, yt = read_data(args.target, args.label_column, *_source_input(Xs))
     if yt is not None and args.verbose:
         print(
             f"Note: the labels in {args.target} are ignored (unsupervised "
@@ -567,8 +574,7 @@ def cmd_fit(args) -> int:
     clf.fit((Xs, ys), Xt)
     seconds = time.perf_counter() - t0
     out = args.out
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
+    _make_parent(out)
     clf.save(out)
     labelled = np.array([v is not None for v in ys.tolist()])
     y_known = np.array(ys[labelled].tolist())
@@ -582,13 +588,11 @@ def cmd_fit(args) -> int:
     return 0
 
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
 def cmd_transfer(args) -> int:
     """Fit a TransferClassifier: a source (data or model) and a labelled target."""
     _check_exists(args.source, args.target)
     from keras_transfer import TransferClassifier
+    from keras_transfer.backbones.files import is_network_path
     from keras_transfer.estimators._methods import METHODS
 
     if args.strategy not in METHODS:
@@ -597,18 +601,15 @@ def cmd_transfer(args) -> int:
             f"{', '.join(sorted(METHODS))}"
         )
     source = args.source
-    is_model = str(source).lower().endswith(MODEL_SUFFIXES) or (
-        os.path.isdir(source) and os.path.isfile(os.path.join(source, "config.json"))
-    )
-    n_features = image_shape = None
+    is_model = is_network_path(source)
+    expected = (None, None)
     if not is_model:
         Xs, ys = read_data(source, args.label_column)
         if ys is None:
             raise CLIError(f"{source} has no labels; a source task must be labelled")
         source = (Xs, source_labels(ys))
-        n_features = Xs.shape[1] if Xs.ndim == 2 else None
-        image_shape = Xs.shape[1:] if Xs.ndim == 4 else None
-    Xt, yt = read_data(args.target, args.label_column, n_features, image_shape)
+        expected = _source_input(Xs)
+    Xt, yt = read_data(args.target, args.label_column, *expected)
     if yt is None:
         raise CLIError(f"{args.target} has no labels; the target task must be labelled")
     yt = source_labels(yt)
@@ -628,8 +629,7 @@ def cmd_transfer(args) -> int:
     t0 = time.perf_counter()
     clf.fit(source=source, target=(Xt, yt))
     seconds = time.perf_counter() - t0
-    parent = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(parent, exist_ok=True)
+    _make_parent(args.out)
     clf.save(args.out)
     what = "the model" if is_model else f"{len(source[1])} source rows"
     print(
@@ -658,8 +658,7 @@ def cmd_predict(args) -> int:
         columns += [proba[:, k] for k in range(proba.shape[1])]
     out = sys.stdout if args.out == "-" else None
     if out is None:
-        parent = os.path.dirname(os.path.abspath(args.out))
-        os.makedirs(parent, exist_ok=True)
+        _make_parent(args.out)
     f = out or open(args.out, "w", newline="")
     try:
         writer = csv.writer(f)

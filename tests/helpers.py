@@ -1,5 +1,10 @@
 """Test-only helpers (the per-backend gradient is a test tool, not library code)."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 
@@ -27,3 +32,19 @@ def input_gradient(fn, x, upstream):
         (fn(v) * torch.tensor(upstream)).sum().backward()
         return v.grad.numpy()
     raise NotImplementedError(name)
+
+
+def run_python(code, backend=None, cwd=None, timeout=600) -> str:
+    """Run ``code`` in a fresh Python process on ``backend`` (default: the
+    running one); assert it succeeds and return its stdout."""
+    env = {**os.environ, "KERAS_BACKEND": backend or keras.backend.backend()}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import accuracy
+from helpers import run_python
 
 from keras_transfer import DomainAdaptiveClassifier
 
@@ -297,10 +298,6 @@ def test_seeded_fit_is_reproducible_and_leaves_tensorflow_unimported():
     """random_state seeds Python, NumPy, the backend and Keras's generator, as
     keras.utils.set_random_seed does, but a JAX or torch process does not pay
     for importing TensorFlow (~10 s, ~450 MB) just to seed it."""
-    import os
-    import subprocess
-    import sys
-
     code = (
         "import sys, numpy as np\n"
         "from keras_transfer import DomainAdaptiveClassifier\n"
@@ -312,15 +309,8 @@ def test_seeded_fit_is_reproducible_and_leaves_tensorflow_unimported():
         "print(np.array_equal(p[0], p[1]), 'tensorflow' in sys.modules)\n"
     )
     backend = keras.backend.backend()
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "KERAS_BACKEND": backend},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    same, tf_imported = proc.stdout.split()[-2:]
+    stdout = run_python(code, timeout=300)
+    same, tf_imported = stdout.split()[-2:]
     assert same == "True"
     assert tf_imported == str(backend == "tensorflow")
 

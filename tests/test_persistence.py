@@ -2,13 +2,11 @@
 
 import os
 import pickle
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
 import pytest
+from helpers import run_python
 
 from keras_transfer import DomainAdaptiveClassifier
 
@@ -95,20 +93,6 @@ def test_same_random_state_same_predictions(small_moons):
     np.testing.assert_array_equal(a, b)
 
 
-def _run(code, backend, cwd):
-    env = {**os.environ, "KERAS_BACKEND": backend}
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
-
-
 def test_new_process_and_other_backend(fitted, tmp_path):
     """A pickled estimator predicts identically in a new process; its .keras model
     loads on another backend with the same predictions (float tolerance)."""
@@ -119,7 +103,7 @@ def test_new_process_and_other_backend(fitted, tmp_path):
     clf.model_.save(tmp_path / "model.keras")
     here = keras.backend.backend()
     other = "jax" if here != "jax" else "torch"
-    _run(
+    run_python(
         """
         import numpy as np
         from keras_transfer import DomainAdaptiveClassifier
@@ -130,7 +114,7 @@ def test_new_process_and_other_backend(fitted, tmp_path):
         here,
         tmp_path,
     )
-    _run(
+    run_python(
         """
         import keras, numpy as np
         import keras_transfer.models  # registers the custom classes
@@ -180,8 +164,7 @@ def test_fits_and_pickles_leave_tensorflow_unimported():
     importable, importing it), distill's fresh copy of the backbone and the
     adapter's fresh optimizer imported TensorFlow (~500 MB, ~10 s) into JAX and
     torch processes."""
-    code = textwrap.dedent(
-        """
+    code = """
         import pickle, sys
         from keras_transfer import DomainAdaptiveClassifier, TransferClassifier
         from keras_transfer.datasets import make_rotated_moons
@@ -195,17 +178,8 @@ def test_fits_and_pickles_leave_tensorflow_unimported():
         pickle.loads(pickle.dumps(clf.fit(source=(Xs, ys), target=(Xt, yt))))
         print("tensorflow" in sys.modules)
         """
-    )
-    backend = keras.backend.backend()
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "KERAS_BACKEND": backend},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split()[-1] == str(backend == "tensorflow")
+    stdout = run_python(code)
+    assert stdout.split()[-1] == str(keras.backend.backend() == "tensorflow")
 
 
 def test_shallow_copy_shares_the_fitted_model(fitted):

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from helpers import run_python
 
 from keras_transfer import DomainAdaptiveClassifier, TransferClassifier
 
@@ -120,10 +121,6 @@ def test_seeded_transfer_fit_leaves_tensorflow_unimported():
     """TransferClassifier asked keras.activations.serialize whether the source
     head was a softmax, which imports TensorFlow (~500 MB) in a JAX or torch
     process."""
-    import os
-    import subprocess
-    import sys
-
     from keras_transfer.estimators.transfer import _is_softmax
 
     assert _is_softmax(keras.layers.Dense(2, activation="softmax"))
@@ -144,15 +141,8 @@ def test_seeded_transfer_fit_leaves_tensorflow_unimported():
         "print('tensorflow' in sys.modules)\n"
     )
     backend = keras.backend.backend()
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "KERAS_BACKEND": backend},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split()[-1] == str(backend == "tensorflow")
+    stdout = run_python(code, timeout=300)
+    assert stdout.split()[-1] == str(backend == "tensorflow")
 
 
 def test_domain_adaptive_backbone_defaults_to_auto(images):

@@ -9,11 +9,10 @@ from collections.abc import Callable, Sequence
 import keras
 
 from keras_transfer import backend
-from keras_transfer.backbones.files import load_network
+from keras_transfer.backbones.files import MODEL_SUFFIXES, load_network
 from keras_transfer.backbones.pretrained import Pretrained
 
 _BUILDERS: dict[str, Callable] = {}
-_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def register_backbone(name: str):
@@ -246,7 +245,7 @@ def build_backbone(backbone, input_shape, feature_layer=None, **kwargs):
     if isinstance(backbone, os.PathLike) or (
         isinstance(backbone, str)
         and backbone not in _BUILDERS
-        and (os.path.exists(backbone) or backbone.lower().endswith(_MODEL_SUFFIXES))
+        and (os.path.exists(backbone) or backbone.lower().endswith(MODEL_SUFFIXES))
     ):
         if kwargs:
             raise ValueError("backbone_params only apply to a named backbone.")

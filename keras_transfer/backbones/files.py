@@ -156,6 +156,15 @@ def load_model_file(path: str):
     return model, legacy_optimizer_settings(path)
 
 
+#: File names of whole saved networks (``.weights.h5`` files hold weights only).
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def is_network_path(path) -> bool:
+    """Whether ``path`` names a saved network: a model file or a keras_hub preset."""
+    return str(path).lower().endswith(MODEL_SUFFIXES) or is_preset_dir(path)
+
+
 def is_preset_dir(path) -> bool:
     """Whether ``path`` is a folder with a ``config.json`` (a keras_hub preset)."""
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json"))
@@ -216,7 +225,7 @@ def load_network(path) -> tuple[keras.Model, dict | None]:
             "keras_transfer.backbones.Pretrained(builder, weights=path), or "
             "backbone=<the architecture> with source_model=path."
         )
-    if lower.endswith((".keras", ".h5", ".hdf5")):
+    if lower.endswith(MODEL_SUFFIXES):
         return load_model_file(path)
     raise ValueError(
         f"Unsupported model file {path!r}: use a .keras model, a legacy .h5 "

@@ -18,7 +18,7 @@ from keras_transfer.backbones import (
     load_network,
     pool_features,
 )
-from keras_transfer.backbones.files import check_hdf5
+from keras_transfer.backbones.files import MODEL_SUFFIXES, check_hdf5
 from keras_transfer.estimators._validation import as_image_batch, check_labels, check_X
 
 
@@ -179,7 +179,7 @@ class SourceModels:
             )
             model.load_weights(path)
             return model, None
-        if os.path.isdir(path) or lower.endswith((".keras", ".h5", ".hdf5")):
+        if os.path.isdir(path) or lower.endswith(MODEL_SUFFIXES):
             model, legacy = load_network(path)
             return model, legacy or _optimizer_settings(model)
         raise ValueError(
