@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import keras
-
-from keras_transfer import backend
+from keras_transfer._optimizers import recompile
 from keras_transfer.layers import ResidualAdapter
 from keras_transfer.losses import coral, mmd
 from keras_transfer.strategies.base import Strategy, register_strategy
-
-
-def fresh_optimizer(model) -> keras.optimizers.Optimizer:
-    """A new optimizer with the configuration of ``model.optimizer``."""
-    with backend.keras_without_tensorflow():  # no TensorFlow import on jax/torch
-        return keras.optimizers.deserialize(keras.optimizers.serialize(model.optimizer))
-
-
-def recompile(model) -> None:
-    """Compile ``model`` again with a fresh copy of its optimizer.
-
-    Needed after changing which weights are trainable (the train function
-    and the optimizer's slots depend on them).
-    """
-    model.compile(
-        optimizer=fresh_optimizer(model),
-        run_eagerly=model.run_eagerly,
-        jit_compile=model.jit_compile,
-        steps_per_execution=model.steps_per_execution,
-    )
 
 
 @register_strategy("adapter")

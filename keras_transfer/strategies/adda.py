@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from keras import ops
 
+from keras_transfer._optimizers import fresh_optimizer, recompile
 from keras_transfer.losses import domain_adversarial_loss
 from keras_transfer.strategies._adversarial import AdversarialStrategy
 from keras_transfer.strategies.base import register_strategy
@@ -138,7 +139,9 @@ class ADDA(AdversarialStrategy):
             name="adda_source",
         )
         source.build(input_shape)
-        source.compile(optimizer=self._optimizer(model, self.pretrain_learning_rate))
+        source.compile(
+            optimizer=fresh_optimizer(model, learning_rate=self.pretrain_learning_rate)
+        )
         source.fit(source_batches, epochs=epochs, verbose=verbose)
         backbone = model.feature_extractor
         self._frozen.backbone = backbone
@@ -152,24 +155,7 @@ class ADDA(AdversarialStrategy):
         model.classifier.trainable = False
         # The trainable weights changed: compile again, with a fresh optimizer
         # (at the authors' beta_1 for the adversarial game).
-        model.compile(
-            optimizer=self._optimizer(model, beta_1=self.beta_1),
-            run_eagerly=model.run_eagerly,
-            jit_compile=model.jit_compile,
-            steps_per_execution=model.steps_per_execution,
-        )
-
-    @staticmethod
-    def _optimizer(model, learning_rate=None, beta_1=None):
-        """A fresh copy of ``model.optimizer`` (from its config: no
-        serialization, which would import TensorFlow where it is installed),
-        with ``beta_1`` set where the optimizer has one and it is given."""
-        config = model.optimizer.get_config()
-        if learning_rate is not None:
-            config["learning_rate"] = learning_rate
-        if beta_1 is not None and "beta_1" in config:
-            config["beta_1"] = beta_1
-        return type(model.optimizer).from_config(config)
+        recompile(model, beta_1=self.beta_1)
 
     def call(self, features, logits, lam, training=False, x=None):
         source_features = ops.cast(self.source_features(x), features.dtype)

@@ -6,8 +6,8 @@ import keras
 from keras import ops
 
 from keras_transfer import backend
+from keras_transfer._optimizers import fresh_optimizer
 from keras_transfer.losses import distillation_loss
-from keras_transfer.strategies.adapter import fresh_optimizer
 from keras_transfer.strategies.base import Strategy, register_strategy
 
 
