@@ -346,3 +346,21 @@ def test_without_a_source_fit_trains_a_plain_classifier_from_scratch(digits):
     assert clf.score(digits["Xt_test"], digits["yt_test"]) > 0.5  # chance: 0.2
     with pytest.raises(AttributeError, match="does not keep the source task"):
         clf.predict_source(digits["Xt_test"])
+
+
+def test_validation_data_is_scored_each_epoch_on_the_target_task(digits, source):
+    """validation_data (shared with DomainAdaptiveClassifier through
+    estimators._validation.validation_batches): rows fed as target rows,
+    shaped for the source model's input, labels among the target classes."""
+    Xv, yv = digits["Xt_test"][:100], digits["yt_test"][:100]
+    clf = small(source_model=source, epochs=2)
+    clf.fit(digits["Xt"], digits["yt"], validation_data=(Xv, yv))
+    assert len(clf.history_["val_loss"]) == 2
+    assert np.all(np.isfinite(clf.history_["val_loss"]))
+    flat = small(source_model=source, epochs=2)
+    flat.fit(digits["Xt"], digits["yt"], validation_data=(Xv[..., 0], yv))
+    np.testing.assert_allclose(flat.history_["val_loss"], clf.history_["val_loss"])
+    with pytest.raises(ValueError, match="among the target classes"):
+        small(source_model=source).fit(
+            digits["Xt"], digits["yt"], validation_data=(Xv, yv - 5)
+        )

@@ -12,6 +12,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from keras_transfer.data import DomainBatches
 from keras_transfer.data.memmap import iter_chunks, read_rows
 from keras_transfer.data.packing import MASK, is_masked  # noqa: F401 (re-exported)
 
@@ -175,6 +176,44 @@ def encode(y, classes, mask, given: bool = False):
             )
         out[~mask] = idx
     return out
+
+
+def validation_batches(
+    validation_data,
+    holder,
+    classes,
+    *,
+    side: str = "source",
+    to_input=as_image_batch,
+    keep_memmap: bool = False,
+):
+    """Batches of ``validation_data = (X_val, y_val)`` for ``model.fit`` (or None).
+
+    ``side`` is the domain the rows are fed as: ``"source"``
+    (DomainAdaptiveClassifier: labels among the source ``classes``, ``-1``
+    marks an unlabelled row) or ``"target"`` (TransferClassifier: the
+    labelled target task, every label among ``classes``). ``holder`` checks
+    the features as it checked the training rows; ``to_input`` shapes them
+    for the model; ``keep_memmap`` leaves a memmap on disk.
+    """
+    if validation_data is None:
+        return None
+    Xv, yv = validation_data
+    Xv, _ = check_X(
+        holder, Xv, reset=False, what="validation X", keep_memmap=keep_memmap
+    )
+    yv = check_labels(yv, Xv.shape[0], "validation labels")
+    if side == "source":
+        return DomainBatches(
+            to_input(Xv), encode(yv, classes, is_masked(yv)), batch_size=256, seed=0
+        )
+    try:
+        yv = encode(yv, classes, np.zeros(len(yv), bool))
+    except ValueError:
+        raise ValueError(
+            "validation labels must be among the target classes."
+        ) from None
+    return DomainBatches(None, None, to_input(Xv), yv, batch_size=256, seed=0)
 
 
 def check_classes(classes):

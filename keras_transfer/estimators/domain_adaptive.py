@@ -29,6 +29,7 @@ from keras_transfer.estimators._validation import (
     is_masked,
     non_negative,
     positive_int,
+    validation_batches,
 )
 from keras_transfer.estimators.base import BaseTransferEstimator, distributed
 from keras_transfer.models import AdaptationModel
@@ -369,7 +370,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             settings,
             total_steps=self.epochs * len(batches),
         )
-        val = self._validation_batches(validation_data, holder, classes)
+        val = validation_batches(validation_data, holder, classes, keep_memmap=True)
         history = self._train(
             model,
             batches,
@@ -520,7 +521,7 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
             settings,
             total_steps=self.epochs * steps,
         )
-        val = self._validation_batches(validation_data, holder, classes)
+        val = validation_batches(validation_data, holder, classes, keep_memmap=True)
         history = self._train(
             model,
             batches,
@@ -588,15 +589,6 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         self.collapse_report_ = report
         if report.collapsed:
             warn_collapse(report, strategy.name_, stacklevel=4)
-
-    def _validation_batches(self, validation_data, holder, classes):
-        if validation_data is None:
-            return None
-        Xv, yv = validation_data
-        Xv, _ = check_X(holder, Xv, reset=False, what="validation X", keep_memmap=True)
-        yv = check_labels(yv, Xv.shape[0], "validation labels")
-        yv_enc = encode(yv, classes, is_masked(yv))
-        return DomainBatches(as_image_batch(Xv), yv_enc, batch_size=256, seed=0)
 
 
 def _warn_no_target(strategy, stacklevel):

@@ -26,6 +26,7 @@ from keras_transfer.estimators._validation import (
     encode_labels,
     non_negative,
     positive_int,
+    validation_batches,
 )
 from keras_transfer.estimators.base import (
     BaseTransferEstimator,
@@ -590,7 +591,13 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             seed=seed,
         )
         model.set_total_steps(epochs * len(batches))
-        val = self._validation_batches(validation_data, holder, classes, src)
+        val = validation_batches(
+            validation_data,
+            holder,
+            classes,
+            side="target",
+            to_input=lambda X: self._to_model_input(X, src.inputs[0].shape[1:]),
+        )
         if self.verbose:
             print(
                 f"Target training ({self.strategy}): {epochs} epochs on "
@@ -646,21 +653,6 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
                 (list(cb.stages_) for cb in extra_callbacks if method.gradual), None
             ),
         )
-
-    def _validation_batches(self, validation_data, holder, classes, src):
-        if validation_data is None:
-            return None
-        Xv, yv = validation_data
-        Xv, _ = check_X(holder, Xv, reset=False, what="validation X")
-        yv = check_labels(yv, Xv.shape[0], "validation labels")
-        try:
-            yv = encode(yv, classes, np.zeros(len(yv), bool))
-        except ValueError:
-            raise ValueError(
-                "validation labels must be among the target classes."
-            ) from None
-        Xv = self._to_model_input(Xv, tuple(src.inputs[0].shape[1:]))
-        return DomainBatches(None, None, Xv, yv, batch_size=256, seed=0)
 
     @staticmethod
     def _accuracy(logits, y) -> float:
