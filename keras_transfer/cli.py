@@ -770,6 +770,115 @@ def _weight(text: str):
         ) from None
 
 
+#: The estimator behind each command, and the files its defaults are read from.
+ESTIMATORS = {
+    "fit": (
+        "DomainAdaptiveClassifier",
+        "estimators/domain_adaptive.py",
+        "strategies/base.py",  # DEFAULT_RECIPE: settings a recipe leaves open
+    ),
+    "transfer": ("TransferClassifier", "estimators/transfer.py"),
+}
+
+
+def estimator_defaults(command: str) -> dict:
+    """The defaults behind ``command``'s options, read from the estimator's source.
+
+    The ``__init__`` defaults of the command's estimator (what
+    ``inspect.signature`` gives) and the literal module constants of its
+    files, read with :mod:`ast`: importing the estimator would import Keras
+    before ``--backend`` is read.
+
+    Example:
+    >>> from keras_transfer.cli import estimator_defaults
+    >>> estimator_defaults("transfer")["strategy"]
+    'fine_tune'
+    """
+    name, *files = ESTIMATORS[command]
+    values = {}
+    for relpath in files:
+        source = (Path(__file__).parent / relpath).read_text(encoding="utf-8")
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name) and target.id.isupper():
+                    try:
+                        values[target.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                init = next(
+                    n
+                    for n in node.body
+                    if isinstance(n, ast.FunctionDef) and n.name == "__init__"
+                )
+                args = init.args
+                named = args.posonlyargs + args.args
+                pairs = [
+                    *zip(named[len(named) - len(args.defaults) :], args.defaults),
+                    *zip(args.kwonlyargs, args.kw_defaults),
+                ]
+                for arg, default in pairs:
+                    try:  # None: a keyword-only parameter without a default
+                        values[arg.arg] = ast.literal_eval(default)
+                    except ValueError:
+                        pass
+    return values
+
+
+#: The options of 'fit' and 'transfer', each defined once: dest -> (flags,
+#: argparse keywords). ``param``: the estimator parameter whose default the
+#: option takes. A command may word a help its own way; helps are formatted
+#: with ``default`` and the values of :func:`estimator_defaults`
+#: (see _add_training_options).
+TRAINING_OPTIONS = {
+    "out": (
+        ("-o", "--out"),
+        {"default": DEFAULT_MODEL, "help": "model file ({default})"},
+    ),
+    "strategy": (("-s", "--strategy"), {"param": "strategy"}),
+    "backbone": (("--backbone",), {"param": "backbone"}),
+    "backbone_param": (
+        ("--backbone-param",),
+        {
+            "action": "append",
+            "metavar": "KEY=VALUE",
+            "help": "backbone parameter (repeatable), e.g. --backbone-param "
+            "units=(128,64)",
+        },
+    ),
+    "epochs": (
+        ("--epochs",),
+        {"type": int, "param": "epochs", "help": "default {default}"},
+    ),
+    "batch_size": (
+        ("--batch-size",),
+        {"type": int, "param": "batch_size", "help": "default {default}"},
+    ),
+    "learning_rate": (("--learning-rate",), {"type": float, "param": "learning_rate"}),
+    "seed": (
+        ("--seed",),
+        {"type": int, "param": "random_state", "help": "random seed"},
+    ),
+}
+
+
+def _add_training_options(parser, command: str, **helps) -> dict:
+    """Add TRAINING_OPTIONS to ``command``'s parser (defaults and helps filled
+    from its estimator; ``helps``: its own wording); returns the defaults."""
+    values = estimator_defaults(command)
+    for dest, (flags, keywords) in TRAINING_OPTIONS.items():
+        keywords = dict(keywords)
+        param = keywords.pop("param", None)
+        if param is not None:
+            keywords["default"] = values.get(param)
+        text = helps.get(dest, keywords.get("help"))
+        if text is not None:
+            keywords["help"] = text.format(default=keywords.get("default"), **values)
+        parser.add_argument(*flags, dest=dest, **keywords)
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``keras-transfer`` (for docs and tests).
 
@@ -871,61 +980,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="label value that marks unlabelled SOURCE rows (default: none; "
         "every source row is labelled, -1 included)",
     )
-    p.add_argument(
-        "-o", "--out", default=DEFAULT_MODEL, help=f"model file ({DEFAULT_MODEL})"
-    )
-    p.add_argument(
-        "-s",
-        "--strategy",
-        default="dann",
-        help="adaptation strategy (default dann; 'keras-transfer strategies' lists "
-        "them)",
+    defaults = _add_training_options(
+        p,
+        "fit",
+        strategy="adaptation strategy (default {default}; 'keras-transfer "
+        "strategies' lists them)",
+        backbone="feature extractor: auto (cnn for images, else mlp), mlp or cnn",
+        batch_size="rows per domain per batch ({default})",
+        learning_rate="default: the strategy's recipe "
+        "({DEFAULT_RECIPE[learning_rate]:g})",
     )
     p.add_argument(
         "--adaptation-weight",
         type=_weight,
-        default=None,
+        default=defaults["adaptation_weight"],
         metavar="LAMBDA",
         help="weight λ of the adaptation loss, or 'auto' (choose it without "
         "target labels); default: the strategy's recipe",
     )
     p.add_argument(
         "--schedule",
-        default=None,
+        default=defaults["schedule"],
         help="λ schedule: ganin, constant, warmup (default: the strategy's recipe)",
     )
     p.add_argument(
-        "--backbone",
-        default="auto",
-        help="feature extractor: auto (cnn for images, else mlp), mlp or cnn",
-    )
-    p.add_argument("--epochs", type=int, default=20, help="default 20")
-    p.add_argument(
-        "--batch-size", type=int, default=64, help="rows per domain per batch (64)"
-    )
-    p.add_argument(
         "--optimizer",
-        default=None,
-        help="Keras optimizer name (default: the strategy's recipe, adam)",
+        default=defaults["optimizer"],
+        help="Keras optimizer name (default: the strategy's recipe, "
+        f"{defaults['DEFAULT_RECIPE']['optimizer']})",
     )
-    p.add_argument(
-        "--learning-rate",
-        type=float,
-        default=None,
-        help="default: the strategy's recipe (1e-3)",
-    )
-    p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument(
         "--param",
         action="append",
         metavar="KEY=VALUE",
         help="strategy parameter (repeatable), e.g. --param units=(32,)",
-    )
-    p.add_argument(
-        "--backbone-param",
-        action="append",
-        metavar="KEY=VALUE",
-        help="backbone parameter (repeatable), e.g. --backbone-param units=(128,64)",
     )
     p.set_defaults(func=cmd_fit)
 
@@ -943,45 +1031,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("source", help="labelled source data, or a pretrained model")
     p.add_argument("target", help="labelled target data")
-    p.add_argument(
-        "-o", "--out", default=DEFAULT_MODEL, help=f"model file ({DEFAULT_MODEL})"
+    defaults = _add_training_options(
+        p,
+        "transfer",
+        strategy="{default} (default), feature_extraction, partial, gradual, "
+        "joint, lwf, adapter, lora, fusion",
+        backbone="architecture pretrained on source data: auto, mlp, cnn, resnet",
+        backbone_param="backbone parameter (repeatable), e.g. --backbone-param "
+        "units=(128,)",
+        epochs="default: {DEFAULT_EPOCHS} (and ≥{MIN_TARGET_STEPS:,} steps)",
+        learning_rate="default: the source run's ({DEFAULT_LEARNING_RATE:g})",
     )
     p.add_argument(
-        "-s",
-        "--strategy",
-        default="fine_tune",
-        help="fine_tune (default), feature_extraction, partial, gradual, joint, "
-        "lwf, adapter, lora, fusion",
+        "--feature-layer",
+        default=defaults["feature_layer"],
+        help="where features end",
     )
-    p.add_argument(
-        "--backbone",
-        default="auto",
-        help="architecture pretrained on source data: auto, mlp, cnn, resnet",
-    )
-    p.add_argument(
-        "--backbone-param",
-        action="append",
-        metavar="KEY=VALUE",
-        help="backbone parameter (repeatable), e.g. --backbone-param units=(128,)",
-    )
-    p.add_argument("--feature-layer", default=None, help="where features end")
     p.add_argument(
         "--pretrain-epochs",
         type=int,
-        default=None,
-        help="default: 5 (and ≥1,000 steps)",
+        default=defaults["pretrain_epochs"],
+        help=f"default: {defaults['DEFAULT_PRETRAIN_EPOCHS']} (and "
+        f"≥{defaults['MIN_PRETRAIN_STEPS']:,} steps)",
     )
-    p.add_argument(
-        "--epochs", type=int, default=None, help="default: 10 (and ≥500 steps)"
-    )
-    p.add_argument("--batch-size", type=int, default=64, help="default 64")
-    p.add_argument(
-        "--learning-rate",
-        type=float,
-        default=None,
-        help="default: the source run's (1e-3)",
-    )
-    p.add_argument("--seed", type=int, default=None, help="random seed")
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser(

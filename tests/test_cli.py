@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import run_python
 from PIL import Image
 
 from keras_transfer.cli import CLIError, build_parser, main, read_csv, read_data
@@ -534,3 +535,46 @@ def test_transfer_command_pretrains_and_saves(capsys, tmp_path):
         capsys, "transfer", keras_path, tmp_path / "t.csv", "-s", "warp", "-q"
     )
     assert_one_line_error(code, err, "unknown transfer strategy 'warp'")
+
+
+@pytest.mark.parametrize(
+    "command, estimator",
+    [("fit", "DomainAdaptiveClassifier"), ("transfer", "TransferClassifier")],
+)
+def test_training_options_default_to_the_estimators_signature(command, estimator):
+    """fit/transfer options are defined once (cli.TRAINING_OPTIONS) and take
+    their defaults from the estimator's signature, which the CLI reads from
+    the source (cli.estimator_defaults) so as not to import Keras early."""
+    import inspect
+
+    import keras_transfer
+    from keras_transfer.cli import TRAINING_OPTIONS, estimator_defaults
+
+    signature = inspect.signature(getattr(keras_transfer, estimator))
+    expected = {
+        name: p.default
+        for name, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    read = estimator_defaults(command)
+    assert {k: read[k] for k in expected} == expected
+    args = build_parser().parse_args([command, "s.csv", "t.csv"])
+    for dest, (_, keywords) in TRAINING_OPTIONS.items():
+        if "param" in keywords:
+            assert getattr(args, dest) == expected[keywords["param"]], dest
+    for dest in ("adaptation_weight", "schedule", "optimizer", "feature_layer"):
+        if hasattr(args, dest):
+            assert getattr(args, dest) == expected[dest], dest
+
+
+def test_building_the_parser_imports_no_keras():
+    """The backend is chosen after parsing (--backend): the parser's defaults
+    must not import the estimators (and so Keras)."""
+
+    code = """
+        import sys
+        from keras_transfer.cli import build_parser
+        build_parser().parse_args(["transfer", "s.csv", "t.csv"])
+        print("keras" in sys.modules)
+        """
+    assert run_python(code).split()[-1] == "False"
