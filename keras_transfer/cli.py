@@ -777,7 +777,11 @@ ESTIMATORS = {
         "estimators/domain_adaptive.py",
         "strategies/base.py",  # DEFAULT_RECIPE: settings a recipe leaves open
     ),
-    "transfer": ("TransferClassifier", "estimators/transfer.py"),
+    "transfer": (
+        "TransferClassifier",
+        "estimators/transfer.py",
+        "estimators/_transfer_training.py",  # DEFAULT_EPOCHS, MIN_TARGET_STEPS, ...
+    ),
 }
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_transfer._optimizers import fresh_optimizer
 from keras_transfer.backbones import copy_model
-from keras_transfer.data import DomainBatches, EpochSync
+from keras_transfer.data import EpochSync
 from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._methods import Method, keeps_source, method_of
 from keras_transfer.estimators._source import (
@@ -16,6 +17,13 @@ from keras_transfer.estimators._source import (
     is_model_source,
 )
 from keras_transfer.estimators._threads import seeded_fit_in_isolation
+from keras_transfer.estimators._transfer_training import (
+    freeze_transferred,
+    optimizer_groups,
+    pretrain_batches,
+    target_batches,
+    transfer_optimizer,
+)
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
@@ -28,51 +36,14 @@ from keras_transfer.estimators._validation import (
     positive_int,
     validation_batches,
 )
-from keras_transfer.estimators.base import (
-    BaseTransferEstimator,
-    distributed,
-    make_optimizer,
-)
-from keras_transfer.freezing import (
-    GradualUnfreezing,
-    _LRMultiplierMixin,
-    freeze,
-    weighted_layers,
-    with_lr_multipliers,
-)
+from keras_transfer.estimators.base import BaseTransferEstimator, distributed
+from keras_transfer.freezing import _LRMultiplierMixin
 from keras_transfer.models import AdaptationModel
 from keras_transfer.strategies import (
     get_strategy,
     strategy_class,
     transfers_source,
 )
-
-DEFAULT_OPTIMIZER = "adam"
-DEFAULT_LEARNING_RATE = 1e-3
-
-
-#: At the default training length (epochs=None, pretrain_epochs=None) an epoch
-#: of a small set is cycled so that the target training takes at least
-#: MIN_TARGET_STEPS optimizer steps (50 labelled rows at batch 64 would
-#: otherwise get one step an epoch) and the source pretraining at least
-#: MIN_PRETRAIN_STEPS.
-MIN_TARGET_STEPS = 500
-MIN_PRETRAIN_STEPS = 1000
-DEFAULT_EPOCHS = 10
-DEFAULT_PRETRAIN_EPOCHS = 5
-
-
-def _batches(*rows, epochs, default: int, min_steps: int, steps=None, **kwargs):
-    """(DomainBatches, epochs): ``epochs=None`` is the default length, a small
-    set cycled to at least ``min_steps`` optimizer steps in all; a number
-    given is that many passes (or ``steps`` a pass)."""
-    batches = DomainBatches(*rows, steps=steps, **kwargs)
-    if epochs is not None:
-        return batches, int(epochs)
-    least = -(-min_steps // default)
-    if steps is None and len(batches) < least:
-        batches = DomainBatches(*rows, steps=least, **kwargs)
-    return batches, default
 
 
 class TransferClassifier(BaseTransferEstimator, SourceModels):
@@ -270,24 +241,6 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         get_strategy(method.strategy, **(self.strategy_params or {}))  # checks them
         return method
 
-    def _make_optimizer(self, inherited=None, *, pretraining=False):
-        """The optimizer, reusing the source run's settings where not overridden."""
-        lr = self.learning_rate
-        if lr is None and inherited is not None and not pretraining:
-            lr = inherited["learning_rate"]
-        opt = self.optimizer
-        if opt is None:
-            if inherited is not None and not pretraining:
-                config = dict(inherited["config"])
-                if lr is not None:
-                    config["learning_rate"] = float(lr)
-                return inherited["class"].from_config(config)
-            opt = DEFAULT_OPTIMIZER
-        if isinstance(opt, str):
-            lr = DEFAULT_LEARNING_RATE if lr is None else float(lr)
-            return make_optimizer(opt, lr)
-        return make_optimizer(opt, self.learning_rate, none_ok=True)
-
     # ---- inputs ----------------------------------------------------------------
 
     def _split_inputs(self, X, y, source, target):
@@ -331,7 +284,9 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
 
     def _pretrain(self, Xs, ys_enc, n_classes, seed):
         model = self._build_source_network(Xs.shape[1:], n_classes)
-        optimizer = self._make_optimizer(pretraining=True)
+        optimizer = transfer_optimizer(
+            self.optimizer, self.learning_rate, pretraining=True
+        )
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -339,15 +294,12 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         )
         history = {}
         if self.pretrain_epochs != 0:
-            batches, epochs = _batches(
+            batches, epochs = pretrain_batches(
                 Xs,
                 ys_enc,
                 epochs=self.pretrain_epochs,
-                default=DEFAULT_PRETRAIN_EPOCHS,
-                min_steps=MIN_PRETRAIN_STEPS,
                 batch_size=self.batch_size,
                 seed=seed,
-                labels_only=True,
             )
             if self.verbose:
                 print(
@@ -393,26 +345,16 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         strategy = get_strategy(
             method.strategy, **(self.strategy_params or {}), **parts
         )
-        # ---- freezing: the method's policy, or the user's where it may choose
+        # Freezing: the method's policy, or the user's where it may choose.
         policy = method.freeze
         if self.freeze is not None and not method.locked:
             policy = self.freeze
-        layers = weighted_layers(backbone)
-        if isinstance(policy, str) and policy == "half":
-            policy = max(1, len(layers) // 2)
-        freeze(backbone, policy, freeze_batchnorm=bool(self.freeze_batchnorm))
-        transferred = {id(v) for v in backbone.weights}
-        backbone = strategy.prepare_backbone(backbone)
-        frozen = [
-            layer.name
-            for layer in weighted_layers(backbone)
-            if not layer.trainable_weights
-        ]
-        tuned = [
-            layer
-            for layer in weighted_layers(backbone)
-            if any(id(v) in transferred for v in layer.trainable_weights)
-        ]
+        backbone, tuned, frozen = freeze_transferred(
+            backbone,
+            policy,
+            freeze_batchnorm=self.freeze_batchnorm,
+            strategy=strategy,
+        )
         model = AdaptationModel(
             backbone,
             num_classes=n_classes,
@@ -423,28 +365,6 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         )
         model.build((None, *tuple(src.inputs[0].shape[1:])))
         return model, tuned, frozen
-
-    def _optimizer_groups(self, model, tuned, optimizer):
-        """(optimizer, callbacks): learning-rate groups of the transferred layers."""
-        multiplier = float(self.backbone_lr_multiplier)
-        warmup = int(model.strategy.warmup_epochs)
-        if method_of(self.strategy).gradual and tuned:
-            # ULMFiT: the new head alone first, then one more layer each epoch.
-            gradual = GradualUnfreezing(multiplier=multiplier)
-            groups = [([layer], 0.0) for layer in tuned]
-            return with_lr_multipliers(optimizer, groups), [gradual]
-        if warmup > 0:
-            # A warm-up of the new parts alone, then everything (Li & Hoiem).
-            inherited = model.strategy.transferred_layers()
-            groups = [(tuned, 0.0), (inherited, 0.0)]
-            callbacks = [
-                GradualUnfreezing(mult, epochs_per_stage=warmup, groups=[k])
-                for k, mult in enumerate((multiplier, 1.0))
-            ]
-            return with_lr_multipliers(optimizer, groups), callbacks
-        if tuned and multiplier != 1.0:
-            return with_lr_multipliers(optimizer, [(tuned, multiplier)]), []
-        return optimizer, []
 
     # ---- fit -----------------------------------------------------------------------
 
@@ -564,9 +484,15 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             )
 
         model, tuned, frozen = self._build_model(src, len(classes), method)
-        base_optimizer = self._make_optimizer(inherited)
-        optimizer, extra_callbacks = self._optimizer_groups(
-            model, tuned, base_optimizer
+        base_optimizer = transfer_optimizer(
+            self.optimizer, self.learning_rate, inherited
+        )
+        optimizer, extra_callbacks = optimizer_groups(
+            model,
+            tuned,
+            base_optimizer,
+            multiplier=self.backbone_lr_multiplier,
+            gradual=method_of(self.strategy).gradual,
         )
         model.compile(optimizer=optimizer)
         optimizer.build(model.trainable_variables)
@@ -578,14 +504,12 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             Xs_rows, ys_rows = Xs_train, ys_train
             if model.strategy.source_rows == "inputs":
                 ys_rows = np.full_like(ys_train, -1)
-        batches, epochs = _batches(
+        batches, epochs = target_batches(
             Xs_rows,
             ys_rows,
             Xt,
             yt_enc,
             epochs=self.epochs,
-            default=DEFAULT_EPOCHS,
-            min_steps=MIN_TARGET_STEPS,
             steps=self.steps_per_epoch,
             batch_size=self.batch_size,
             seed=seed,
@@ -614,7 +538,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         if isinstance(optimizer, _LRMultiplierMixin):
             # The grouped optimizer is a training device; keep a plain one so
             # that the model saves and pickles like any Keras model.
-            plain = type(base_optimizer).from_config(base_optimizer.get_config())
+            plain = fresh_optimizer(base_optimizer)
             model.compile(optimizer=plain)
             plain.build(model.trainable_variables)
 
