@@ -4,9 +4,14 @@ The pairs, source network and label draws of ``benchmarks/transfer.py``; every
 row is given nothing but the data and a seed:
 
 * ``default``: ``TransferClassifier(source_model=source, random_state=seed)
-  .fit(Xt, yt)`` (``fine_tune``, the default training length: 10 epochs and
-  at least 500 optimizer steps, the source run's optimizer);
-* ``scratch``: the same call with a freshly initialised copy of the source
+  .fit(Xt, yt)`` (``fine_tune``: LP-FT, the new head alone for the first
+  fifth of the epochs, then every layer at the source run's rate; the default
+  training length: 10 epochs and at least 500 optimizer steps, the source
+  run's optimizer);
+* ``full``: the same with ``strategy="full"`` (plain fine-tuning, every layer
+  from the first step: the default before issue 12's LP-FT);
+* ``scratch``: ``strategy="full"`` (plain training, every layer at the full
+  rate) on a freshly initialised copy of the source
   network (training from scratch at the same length);
 * ``logistic regression``: scikit-learn's ``LogisticRegression(max_iter=1000)``
   on the target labels alone (pixels flattened), the baseline a scikit-learn
@@ -46,7 +51,7 @@ from transfer import (  # noqa: E402
 
 from keras_transfer import TransferClassifier  # noqa: E402
 
-ROWS = ("default", "scratch", "logistic regression")
+ROWS = ("default", "full", "scratch", "logistic regression")
 
 
 def run_pair(name, args, log):
@@ -66,8 +71,12 @@ def run_pair(name, args, log):
                     clf.fit(Xt.reshape(len(Xt), -1), yt)
                     acc = clf.score(Xe.reshape(len(Xe), -1), ye)
                 else:
-                    model = source if row == "default" else scratch
-                    clf = TransferClassifier(source_model=model, random_state=seed)
+                    model = scratch if row == "scratch" else source
+                    # scratch: plain training, every layer at the full rate
+                    extra = {} if row == "default" else {"strategy": "full"}
+                    clf = TransferClassifier(
+                        source_model=model, random_state=seed, **extra
+                    )
                     acc = clf.fit(Xt, yt).score(Xe, ye)
                 results.append((row, budget, seed, float(acc)))
                 log(
@@ -87,7 +96,10 @@ def write(out, pairs, args, command):
         "and label draws as in [benchmarks_transfer.md](benchmarks_transfer.md) "
         f"(pretrained {args.pretrain_epochs} epochs); every row is given nothing "
         "but the data and a seed. `default`: `TransferClassifier(source_model=...)`"
-        " (fine_tune, 10 epochs of at least 500 steps in all); `scratch`: the same "
+        " (fine_tune = LP-FT: the head alone for a fifth of the epochs, then every "
+        "layer; 10 epochs of at least 500 "
+        "steps in all); `full`: plain fine-tuning (every layer from the first step); "
+        '`scratch`: plain training (`strategy="full"`) '
         "on a freshly initialised copy of the network; `logistic regression`: "
         "scikit-learn's on the flattened target pixels alone.",
         "",

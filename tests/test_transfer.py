@@ -107,6 +107,7 @@ class StartProbe(keras.callbacks.Callback):
 CHANGES = {
     "feature_extraction": set(),
     "fine_tune": set(BACKBONE),
+    "full": set(BACKBONE),
     "partial": {"conv_b", "features"},  # default: the lower half frozen
     "gradual": set(),
     "joint": {*BACKBONE, "head"},
@@ -115,6 +116,31 @@ CHANGES = {
     "lora": set(),
     "fusion": set(),
 }
+
+
+class EpochWeights(keras.callbacks.Callback):
+    """The first transferred layer's kernel after each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernels = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        layer = self.model.feature_extractor.get_layer("conv_a")
+        self.kernels.append(np.array(layer.get_weights()[0]))
+
+
+@pytest.mark.parametrize("strategy", ["fine_tune", "full"])
+def test_fine_tune_trains_the_head_alone_first(strategy, digits, source):
+    # LP-FT: of 5 epochs, the first (a fifth) trains the new head alone; "full"
+    # (plain fine-tuning) moves the transferred layers from the first step.
+    probe = EpochWeights()
+    clf = small(strategy=strategy, source_model=source, epochs=5, callbacks=[probe])
+    clf.fit(digits["Xt"], digits["yt"])
+    start = weights_of(source, "conv_a")[0]
+    moved = [not np.array_equal(start, k) for k in probe.kernels]
+    expected = [strategy == "full"] + [True] * 4
+    assert moved == expected
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -229,6 +255,7 @@ def test_pretrained_files_load_and_fine_tune(digits, source, tmp_path):
     frozen = small(backbone_lr_multiplier=0.0).fit(
         source=str(tmp_path / "source.h5"), target=(digits["Xt"], digits["yt"])
     )
+    # (a 2-epoch fit has no head-only LP-FT phase: every layer trains)
     tuned = small(epochs=2, steps_per_epoch=10).fit(
         source=str(tmp_path / "source.keras"), target=(digits["Xt"], digits["yt"])
     )

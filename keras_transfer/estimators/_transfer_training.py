@@ -115,26 +115,32 @@ def freeze_transferred(backbone, policy, *, freeze_batchnorm: bool, strategy):
     return backbone, tuned, frozen
 
 
-def optimizer_groups(model, tuned, optimizer, *, multiplier: float, gradual: bool):
+def optimizer_groups(model, tuned, optimizer, *, multiplier, method, epochs: int):
     """(optimizer, callbacks): learning-rate groups of the transferred layers.
 
-    ``multiplier`` is the transferred layers' learning-rate multiplier;
-    ``gradual`` unfreezes them from the top, one more each epoch.
+    ``multiplier`` is the transferred layers' learning-rate multiplier (None:
+    the method's); ``method`` (a :class:`Method`) may unfreeze them
+    gradually from the top, or train the new head alone for its
+    ``head_warmup`` share of the ``epochs`` first (LP-FT).
     """
-    multiplier = float(multiplier)
-    warmup = int(model.strategy.warmup_epochs)
-    if gradual and tuned:
+    multiplier = method.lr_multiplier if multiplier is None else float(multiplier)
+    # epochs of the new parts alone: the strategy's (lwf) or the method's
+    # share of the training (fine_tune: LP-FT, the first fifth)
+    warmup = max(int(model.strategy.warmup_epochs), int(epochs * method.head_warmup))
+    if method.gradual and tuned:
         # ULMFiT: the new head alone first, then one more layer each epoch.
         unfreezing = GradualUnfreezing(multiplier=multiplier)
         groups = [([layer], 0.0) for layer in tuned]
         return with_lr_multipliers(optimizer, groups), [unfreezing]
-    if warmup > 0:
-        # A warm-up of the new parts alone, then everything (Li & Hoiem).
-        inherited = model.strategy.transferred_layers()
-        groups = [(tuned, 0.0), (inherited, 0.0)]
+    inherited = model.strategy.transferred_layers()
+    parts = [(ls, m) for ls, m in ((tuned, multiplier), (inherited, 1.0)) if ls]
+    if warmup > 0 and parts:
+        # A warm-up of the new parts alone, then everything (Li & Hoiem;
+        # LP-FT, Kumar et al. 2022).
+        groups = [(layers, 0.0) for layers, _ in parts]
         callbacks = [
             GradualUnfreezing(mult, epochs_per_stage=warmup, groups=[k])
-            for k, mult in enumerate((multiplier, 1.0))
+            for k, (_, mult) in enumerate(parts)
         ]
         return with_lr_multipliers(optimizer, groups), callbacks
     if tuned and multiplier != 1.0:

@@ -67,8 +67,13 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
     Strategies (``strategy=``):
 
     ``"fine_tune"`` (default)
-        every transferred layer trains, at ``learning_rate ×
-        backbone_lr_multiplier`` (1 by default: the source run's settings);
+        LP-FT: the new head trains alone for the first fifth of the epochs
+        (none in a fit of under 5 epochs), then every transferred layer
+        trains too, at ``learning_rate × backbone_lr_multiplier`` (1 by
+        default: the source run's rate);
+    ``"full"``
+        plain fine-tuning: every layer trains from the first step, at the
+        full rate by default (what scratch training of the same network is);
     ``"feature_extraction"``
         the transferred network is frozen, only the new head trains;
     ``"partial"``
@@ -121,7 +126,8 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         freeze_batchnorm: keep BatchNormalization layers frozen, i.e. in
             inference mode (the Keras transfer-learning guide's rule).
         backbone_lr_multiplier: learning-rate multiplier of the transferred
-            weights (new heads, adapters and LoRA factors use 1).
+            weights (new heads, adapters and LoRA factors use 1); ``None``
+            (default): the method's (1 for every built-in method).
         adaptation_weight: λ of ``joint`` (``L_s + λ·L_t``) and ``lwf``
             (``L_t + λ·KD``).
         strategy_params: ``{"temperature": 2.0, "warmup_epochs": 1,
@@ -183,7 +189,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         feature_layer: str | None = None,
         freeze=None,
         freeze_batchnorm: bool = True,
-        backbone_lr_multiplier: float = 1.0,
+        backbone_lr_multiplier: float | None = None,
         adaptation_weight: float = 1.0,
         strategy_params: dict | None = None,
         pretrain_epochs: int | None = None,
@@ -229,7 +235,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         "pretrain_epochs": positive_int(minimum=0, optional=True),
         "steps_per_epoch": positive_int(optional=True),
         "adaptation_weight": non_negative(),
-        "backbone_lr_multiplier": non_negative(),
+        "backbone_lr_multiplier": non_negative(optional=True),
         "learning_rate": non_negative(positive=True, optional=True),
         "source_holdout": non_negative(below=1),
         "strategy_params": dict_or_none,
@@ -484,18 +490,6 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             )
 
         model, tuned, frozen = self._build_model(src, len(classes), method)
-        base_optimizer = transfer_optimizer(
-            self.optimizer, self.learning_rate, inherited
-        )
-        optimizer, extra_callbacks = optimizer_groups(
-            model,
-            tuned,
-            base_optimizer,
-            multiplier=self.backbone_lr_multiplier,
-            gradual=method_of(self.strategy).gradual,
-        )
-        model.compile(optimizer=optimizer)
-        optimizer.build(model.trainable_variables)
         # Source rows next to the target rows: with their labels (joint), or
         # their inputs alone (lwf distils on them, which keeps the source task
         # where target inputs are few).
@@ -514,6 +508,19 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             batch_size=self.batch_size,
             seed=seed,
         )
+        base_optimizer = transfer_optimizer(
+            self.optimizer, self.learning_rate, inherited
+        )
+        optimizer, extra_callbacks = optimizer_groups(
+            model,
+            tuned,
+            base_optimizer,
+            multiplier=self.backbone_lr_multiplier,
+            method=method_of(self.strategy),
+            epochs=epochs,
+        )
+        model.compile(optimizer=optimizer)
+        optimizer.build(model.trainable_variables)
         model.set_total_steps(epochs * len(batches))
         val = validation_batches(
             validation_data,
