@@ -82,3 +82,22 @@ def test_recompile_keeps_the_compile_settings():
     recompile(model, beta_1=0.5)
     assert model.optimizer is not before and model.optimizer.beta_1 == 0.5
     assert model.run_eagerly
+
+
+def test_an_estimator_copies_the_users_optimizer(small_moons):
+    from keras_transfer import DomainAdaptiveClassifier
+
+    Xs, ys, Xt, _ = small_moons
+    opt = keras.optimizers.SGD(0.05, momentum=0.9)
+    clf = DomainAdaptiveClassifier(optimizer=opt, epochs=1, random_state=0)
+    used = clf.fit((Xs, ys), Xt).model_.optimizer
+    assert used is not opt and isinstance(used, keras.optimizers.SGD)
+    assert used.momentum == 0.9 and float(used.learning_rate) == pytest.approx(0.05)
+    assert not opt.built  # the user's instance never trains
+    # learning_rate= replaces the instance's rate, in the copy only
+    clf = DomainAdaptiveClassifier(
+        optimizer=opt, learning_rate=0.01, epochs=1, random_state=0
+    )
+    used = clf.fit((Xs, ys), Xt).model_.optimizer
+    assert float(used.learning_rate) == pytest.approx(0.01)
+    assert float(opt.learning_rate) == pytest.approx(0.05)

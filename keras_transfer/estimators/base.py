@@ -15,6 +15,7 @@ from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from keras_transfer import backend
+from keras_transfer._optimizers import fresh_optimizer
 from keras_transfer.data import DomainBatches, EpochSync, InputBatches
 from keras_transfer.data.steps import IndexedSteps
 from keras_transfer.estimators._divergence import FailOnNonFinite
@@ -49,10 +50,8 @@ def make_optimizer(opt, learning_rate=None, *, none_ok: bool = False):
                 "'adam' or 'sgd', or a keras.optimizers.Optimizer."
             ) from None
     if isinstance(opt, keras.optimizers.Optimizer):
-        config = opt.get_config()
-        if learning_rate is not None:
-            config["learning_rate"] = float(learning_rate)
-        return type(opt).from_config(config)
+        lr = None if learning_rate is None else float(learning_rate)
+        return fresh_optimizer(opt, learning_rate=lr)
     raise TypeError(
         f"optimizer must be {'None, ' if none_ok else ''}a name or a "
         f"keras.optimizers.Optimizer, got {opt!r}."
