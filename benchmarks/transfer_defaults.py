@@ -4,15 +4,13 @@ The pairs, source network and label draws of ``benchmarks/transfer.py``; every
 row is given nothing but the data and a seed:
 
 * ``default``: ``TransferClassifier(source_model=source, random_state=seed)
-  .fit(Xt, yt)`` (``fine_tune``: LP-FT, the new head alone for the first
-  fifth of the epochs, then every layer at the source run's rate; the default
-  training length: 10 epochs and at least 500 optimizer steps, the source
-  run's optimizer);
-* ``full``: the same with ``strategy="full"`` (plain fine-tuning, every layer
-  from the first step: the default before issue 12's LP-FT);
-* ``scratch``: ``strategy="full"`` (plain training, every layer at the full
-  rate) on a freshly initialised copy of the source
-  network (training from scratch at the same length);
+  .fit(Xt, yt)`` (``fine_tune``: every layer at the source run's rate from
+  the first step; the default training length: 10 epochs and at least 500
+  optimizer steps, the source run's optimizer);
+* ``lp_ft``: the same with ``strategy="lp_ft"`` (the new head alone for the
+  first fifth of the epochs, then every layer);
+* ``scratch``: the ``default`` call on a freshly initialised copy of the
+  source network (training from scratch at the same length);
 * ``logistic regression``: scikit-learn's ``LogisticRegression(max_iter=1000)``
   on the target labels alone (pixels flattened), the baseline a scikit-learn
   user reaches for.
@@ -51,7 +49,7 @@ from transfer import (  # noqa: E402
 
 from keras_transfer import TransferClassifier  # noqa: E402
 
-ROWS = ("default", "full", "scratch", "logistic regression")
+ROWS = ("default", "lp_ft", "scratch", "logistic regression")
 
 
 def run_pair(name, args, log):
@@ -72,8 +70,7 @@ def run_pair(name, args, log):
                     acc = clf.score(Xe.reshape(len(Xe), -1), ye)
                 else:
                     model = scratch if row == "scratch" else source
-                    # scratch: plain training, every layer at the full rate
-                    extra = {} if row == "default" else {"strategy": "full"}
+                    extra = {"strategy": "lp_ft"} if row == "lp_ft" else {}
                     clf = TransferClassifier(
                         source_model=model, random_state=seed, **extra
                     )
@@ -96,10 +93,9 @@ def write(out, pairs, args, command):
         "and label draws as in [benchmarks_transfer.md](benchmarks_transfer.md) "
         f"(pretrained {args.pretrain_epochs} epochs); every row is given nothing "
         "but the data and a seed. `default`: `TransferClassifier(source_model=...)`"
-        " (fine_tune = LP-FT: the head alone for a fifth of the epochs, then every "
-        "layer; 10 epochs of at least 500 "
-        "steps in all); `full`: plain fine-tuning (every layer from the first step); "
-        '`scratch`: plain training (`strategy="full"`) '
+        " (fine_tune, 10 epochs of at least 500 steps in all); `lp_ft`: the new "
+        "head alone for a fifth of the epochs, then every layer; `scratch`: the "
+        "default call "
         "on a freshly initialised copy of the network; `logistic regression`: "
         "scikit-learn's on the flattened target pixels alone.",
         "",

@@ -1038,7 +1038,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = _add_training_options(
         p,
         "transfer",
-        strategy="{default} (default), feature_extraction, partial, gradual, "
+        strategy="{default} (default), lp_ft, feature_extraction, partial, gradual, "
         "joint, lwf, adapter, lora, fusion",
         backbone="architecture pretrained on source data: auto, mlp, cnn, resnet",
         backbone_param="backbone parameter (repeatable), e.g. --backbone-param "

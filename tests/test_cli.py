@@ -75,6 +75,16 @@ def test_help_lists_every_command(capsys):
         assert option in out
 
 
+def test_transfer_help_names_every_transfer_strategy(capsys):
+    from keras_transfer.estimators._methods import METHODS
+
+    code, out, _ = run(capsys, "transfer", "--help")
+    assert code == 0
+    text = " ".join(out.split())  # argparse wraps the help
+    for name in METHODS:
+        assert name in text, name
+
+
 def test_missing_file_is_one_line_exit_2(capsys, tmp_path):
     code, out, err = run(capsys, "fit", tmp_path / "nope.csv", tmp_path / "t.csv")
     assert_one_line_error(code, err, "no such file", "nope.csv")

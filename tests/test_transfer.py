@@ -107,7 +107,7 @@ class StartProbe(keras.callbacks.Callback):
 CHANGES = {
     "feature_extraction": set(),
     "fine_tune": set(BACKBONE),
-    "full": set(BACKBONE),
+    "lp_ft": set(BACKBONE),  # no head-only phase in a 1-epoch fit (a fifth)
     "partial": {"conv_b", "features"},  # default: the lower half frozen
     "gradual": set(),
     "joint": {*BACKBONE, "head"},
@@ -130,16 +130,16 @@ class EpochWeights(keras.callbacks.Callback):
         self.kernels.append(np.array(layer.get_weights()[0]))
 
 
-@pytest.mark.parametrize("strategy", ["fine_tune", "full"])
+@pytest.mark.parametrize("strategy", ["fine_tune", "lp_ft"])
 def test_fine_tune_trains_the_head_alone_first(strategy, digits, source):
-    # LP-FT: of 5 epochs, the first (a fifth) trains the new head alone; "full"
-    # (plain fine-tuning) moves the transferred layers from the first step.
+    # lp_ft: of 5 epochs, the first (a fifth) trains the new head alone;
+    # fine_tune moves the transferred layers from the first step.
     probe = EpochWeights()
     clf = small(strategy=strategy, source_model=source, epochs=5, callbacks=[probe])
     clf.fit(digits["Xt"], digits["yt"])
     start = weights_of(source, "conv_a")[0]
     moved = [not np.array_equal(start, k) for k in probe.kernels]
-    expected = [strategy == "full"] + [True] * 4
+    expected = [strategy == "fine_tune"] + [True] * 4
     assert moved == expected
 
 

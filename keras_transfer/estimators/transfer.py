@@ -67,13 +67,14 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
     Strategies (``strategy=``):
 
     ``"fine_tune"`` (default)
+        every transferred layer trains from the first step, at
+        ``learning_rate × backbone_lr_multiplier`` (1 by default: the source
+        run's rate);
+    ``"lp_ft"``
         LP-FT: the new head trains alone for the first fifth of the epochs
-        (none in a fit of under 5 epochs), then every transferred layer
-        trains too, at ``learning_rate × backbone_lr_multiplier`` (1 by
-        default: the source run's rate);
-    ``"full"``
-        plain fine-tuning: every layer trains from the first step, at the
-        full rate by default (what scratch training of the same network is);
+        (none in a fit of under 5 epochs), then everything as in
+        ``fine_tune``; for a source close to the target (it lost to
+        ``fine_tune`` with an unrelated one, see docs/transfer.md);
     ``"feature_extraction"``
         the transferred network is frozen, only the new head trains;
     ``"partial"``
