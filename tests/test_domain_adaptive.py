@@ -13,24 +13,30 @@ FAST = dict(epochs=2, batch_size=32, random_state=0, jit_compile=False)
 
 
 def test_dann_beats_source_only_on_rotated_moons(moons):
-    """Rotated moons, 30°: DANN at its recipe beats source-only by 3 points.
+    """Rotated moons, 30°, 2000 + 2000 rows: DANN beats source-only by 5 points.
 
-    Measured (issue 12), mean of seeds 0-4: jax DANN 0.883 against source-only
-    0.802 (+8.1); torch 0.839 against 0.796 (+4.3). With the old defaults (a
-    64-64 discriminator, λ = 1) the gap was +2.6 on jax and +1.3 on another
-    machine's torch, where the old +2 bar failed. The issue's +5 on every
-    backend is not met on torch (+4.3); +3 keeps a margin above one
-    machine's rounding on all three."""
+    DANN with the recipe's discriminator dropout (0.5), a 64-64 discriminator
+    and λ = 1; 50 epochs of batch 64 for both rows. Measured (issue 12), mean
+    of seeds 0-4 (0-9): jax 0.951 vs 0.781, +17.0 (+16.7); torch 0.943 vs
+    0.780, +16.3 (+11.7); TensorFlow 0.921 vs 0.789, +13.2 (+15.1). Per seed
+    DANN lands at 0.74-0.97 (4 of 30 runs under 0.8), hence the mean of 5.
+    Without dropout the same DANN failed on a third of the seeds (0.73-0.81),
+    and the recipe's 1024-1024 discriminator on these 2-d moons half the time
+    (jax, 10 seeds: 0.867); on real dense rows the 1024-1024 one is the better
+    (flattened digits, Amazon; see docs/strategies/dann.md).
+    """
     Xs, ys, Xt, yt = moons
-    params = dict(epochs=20, batch_size=128, learning_rate=3e-3)
+    params = dict(epochs=50, batch_size=64)
+    dann = dict(adaptation_weight=1.0, strategy_params={"units": (64, 64)})
     scores = {}
     for strategy in ("source_only", "dann"):
+        extra = dann if strategy == "dann" else {}
         scores[strategy] = np.mean(
             [
                 accuracy(
-                    DomainAdaptiveClassifier(strategy, random_state=seed, **params).fit(
-                        (Xs, ys), Xt
-                    ),
+                    DomainAdaptiveClassifier(
+                        strategy, random_state=seed, **params, **extra
+                    ).fit((Xs, ys), Xt),
                     Xt,
                     yt,
                 )
@@ -38,7 +44,7 @@ def test_dann_beats_source_only_on_rotated_moons(moons):
             ]
         )
     print(scores)
-    assert scores["dann"] >= scores["source_only"] + 0.03, scores
+    assert scores["dann"] >= scores["source_only"] + 0.05, scores
 
 
 def test_explicit_keyword_and_packed_forms_agree(small_moons):
