@@ -131,7 +131,7 @@ class EpochWeights(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize("strategy", ["fine_tune", "lp_ft"])
-def test_fine_tune_trains_the_head_alone_first(strategy, digits, source):
+def test_lp_ft_trains_the_head_alone_first(strategy, digits, source):
     # lp_ft: of 5 epochs, the first (a fifth) trains the new head alone;
     # fine_tune moves the transferred layers from the first step.
     probe = EpochWeights()
@@ -255,7 +255,6 @@ def test_pretrained_files_load_and_fine_tune(digits, source, tmp_path):
     frozen = small(backbone_lr_multiplier=0.0).fit(
         source=str(tmp_path / "source.h5"), target=(digits["Xt"], digits["yt"])
     )
-    # (a 2-epoch fit has no head-only LP-FT phase: every layer trains)
     tuned = small(epochs=2, steps_per_epoch=10).fit(
         source=str(tmp_path / "source.keras"), target=(digits["Xt"], digits["yt"])
     )

@@ -15,7 +15,6 @@ class Method(NamedTuple):
     freeze: object = "none"  # default policy; "half": the lower half
     locked: bool = False  # the policy is the method (freeze= cannot change it)
     gradual: bool = False  # gradual unfreezing from the top, one layer an epoch
-    lr_multiplier: float = 1.0  # of the transferred weights, when not given
     head_warmup: float = 0.0  # share of the epochs the new head trains alone
 
 

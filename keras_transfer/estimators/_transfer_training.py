@@ -118,14 +118,14 @@ def freeze_transferred(backbone, policy, *, freeze_batchnorm: bool, strategy):
 def optimizer_groups(model, tuned, optimizer, *, multiplier, method, epochs: int):
     """(optimizer, callbacks): learning-rate groups of the transferred layers.
 
-    ``multiplier`` is the transferred layers' learning-rate multiplier (None:
-    the method's); ``method`` (a :class:`Method`) may unfreeze them
+    ``multiplier`` is the transferred layers' learning-rate multiplier;
+    ``method`` (a :class:`Method`) may unfreeze them
     gradually from the top, or train the new head alone for its
     ``head_warmup`` share of the ``epochs`` first (LP-FT).
     """
-    multiplier = method.lr_multiplier if multiplier is None else float(multiplier)
+    multiplier = float(multiplier)
     # epochs of the new parts alone: the strategy's (lwf) or the method's
-    # share of the training (fine_tune: LP-FT, the first fifth)
+    # share of the training (lp_ft: the first fifth)
     warmup = max(int(model.strategy.warmup_epochs), int(epochs * method.head_warmup))
     if method.gradual and tuned:
         # ULMFiT: the new head alone first, then one more layer each epoch.

@@ -127,8 +127,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         freeze_batchnorm: keep BatchNormalization layers frozen, i.e. in
             inference mode (the Keras transfer-learning guide's rule).
         backbone_lr_multiplier: learning-rate multiplier of the transferred
-            weights (new heads, adapters and LoRA factors use 1); ``None``
-            (default): the method's (1 for every built-in method).
+            weights (new heads, adapters and LoRA factors use 1).
         adaptation_weight: λ of ``joint`` (``L_s + λ·L_t``) and ``lwf``
             (``L_t + λ·KD``).
         strategy_params: ``{"temperature": 2.0, "warmup_epochs": 1,
@@ -190,7 +189,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         feature_layer: str | None = None,
         freeze=None,
         freeze_batchnorm: bool = True,
-        backbone_lr_multiplier: float | None = None,
+        backbone_lr_multiplier: float = 1.0,
         adaptation_weight: float = 1.0,
         strategy_params: dict | None = None,
         pretrain_epochs: int | None = None,
@@ -236,7 +235,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         "pretrain_epochs": positive_int(minimum=0, optional=True),
         "steps_per_epoch": positive_int(optional=True),
         "adaptation_weight": non_negative(),
-        "backbone_lr_multiplier": non_negative(optional=True),
+        "backbone_lr_multiplier": non_negative(),
         "learning_rate": non_negative(positive=True, optional=True),
         "source_holdout": non_negative(below=1),
         "strategy_params": dict_or_none,
