@@ -16,8 +16,10 @@ them, the two-column reporting of skada-bench:
 Tasks: MNIST→USPS and USPS→MNIST (2000/1800 protocol, 16x16, accuracy on the
 target set itself), MNIST→MNIST-M-like (5000 MNIST training digits → 5000
 MNIST-M-like images as unlabelled target, the other 5000 for test; MNIST
-repeated on 3 channels) and Amazon reviews (log1p counts, source and target
-train files, the target test file for accuracy).
+repeated on 3 channels), Amazon reviews (log1p counts, source and target
+train files, the target test file for accuracy) and dense feature vectors
+(``fM-U``, ``fU-M``, ``fM-MM``, ``fMM-M``: the digit domains seen through a CNN
+trained on Fashion-MNIST, see ``features.py``).
 
 Usage::
 
@@ -45,6 +47,7 @@ if _SHARED.is_dir():
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from features import FEATURE_PAIRS, feature_tasks  # noqa: E402
 from strategies import (  # noqa: E402
     AMAZON_PAIRS,
     amazon_tasks,
@@ -79,6 +82,9 @@ def tasks_for(names):
     amazon = [n for n in names if n in AMAZON_PAIRS]
     if amazon:
         tasks.update(amazon_tasks(amazon))
+    features = [n for n in names if n in FEATURE_PAIRS]
+    if features:
+        tasks.update(feature_tasks(features))
     return tasks
 
 
@@ -129,13 +135,19 @@ def cell_text(cells) -> str:
 
 def write(results, meta, out: pathlib.Path):
     out.with_suffix(".json").write_text(json.dumps({"results": results, **meta}))
+    groups = {"Amazon": AMAZON_PAIRS, "features": FEATURE_PAIRS}
     tasks = [
-        t for t in list(DIGITS) + AMAZON_PAIRS if any(t in r for r in results.values())
+        t
+        for t in list(DIGITS) + AMAZON_PAIRS + FEATURE_PAIRS
+        if any(t in r for r in results.values())
     ]
-    amazon = [t for t in tasks if t in AMAZON_PAIRS]
+    means = {
+        group: [t for t in tasks if t in pairs]
+        for group, pairs in groups.items()
+        if len([t for t in tasks if t in pairs]) > 1
+    }
     head = ["row"] + [t.replace("-", "→") for t in tasks]
-    if len(amazon) > 1:
-        head.append(f"Amazon mean ({len(amazon)} pairs)")
+    head += [f"{group} mean ({len(pairs)} pairs)" for group, pairs in means.items()]
     lines = [
         "# Strategies at their defaults, with λ chosen without labels, and the oracle",
         "",
@@ -145,7 +157,9 @@ def write(results, meta, out: pathlib.Path):
         "(docs/strategies/) and the estimator's defaults decide everything. "
         "`name@auto` chooses λ inside fit without target labels, `auto` chooses "
         "the strategy and λ; `name@oracle` is the best λ in hindsight, **chosen "
-        "with target labels** (an upper bound, not a method).",
+        "with target labels** (an upper bound, not a method). Columns `f…` are "
+        "dense feature vectors (`benchmarks/features.py`: digits seen through a "
+        "CNN trained on Fashion-MNIST).",
         "",
         "- Command(s): " + "; ".join(f"`{c}`" for c in meta.get("commands", [])),
         "- Machine: 2 CPU cores shared with other jobs; times are not comparable.",
@@ -155,8 +169,8 @@ def write(results, meta, out: pathlib.Path):
     ]
     for row, by_task in results.items():
         cells = [f"`{row}`"] + [cell_text(by_task.get(t, [])) for t in tasks]
-        if len(amazon) > 1:
-            per = [by_task.get(t, []) for t in amazon]
+        for pairs in means.values():
+            per = [by_task.get(t, []) for t in pairs]
             if all(per) and len({len(p) for p in per}) == 1:
                 seeds = np.mean([[c["acc"] for c in p] for p in per], axis=0)
                 cells.append(f"{np.mean(seeds):.1f} ± {np.std(seeds):.1f}")
