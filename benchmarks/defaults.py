@@ -141,11 +141,8 @@ def write(results, meta, out: pathlib.Path):
         for t in list(DIGITS) + AMAZON_PAIRS + FEATURE_PAIRS
         if any(t in r for r in results.values())
     ]
-    means = {
-        group: [t for t in tasks if t in pairs]
-        for group, pairs in groups.items()
-        if len([t for t in tasks if t in pairs]) > 1
-    }
+    means = {group: [t for t in tasks if t in pairs] for group, pairs in groups.items()}
+    means = {group: pairs for group, pairs in means.items() if len(pairs) > 1}
     head = ["row"] + [t.replace("-", "→") for t in tasks]
     head += [f"{group} mean ({len(pairs)} pairs)" for group, pairs in means.items()]
     lines = [

@@ -15,8 +15,12 @@ four digit domain pairs:
 * ``fM-MM``: MNIST → MNIST-M-like in grey levels (5000 / 5000);
 * ``fMM-M``: 5000 MNIST-M-like (grey) → MNIST (2500 / 2500).
 
-The extractor is the same for every run (seed 0, cached in the temporary
-directory); a run's seed only changes the adapted classifier. Nothing here is
+The extractor is trained once (seed 0) and cached in the temporary
+directory, so every run on a machine shares it and a run's seed only changes
+the adapted classifier. Its training is bit-reproducible only for the same
+thread count: built on one core and on two, the features differed by up to
+1.1, and the 3-seed means moved by up to 1.2 points (source-only 59.8 and
+60.0, mmd 66.0 and 64.8 over the four pairs). Nothing here is
 tuned on these tasks: they are a check of the ``dense`` recipes on data of a
 kind no recipe was developed on.
 
@@ -28,7 +32,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
 import tempfile
@@ -67,33 +70,38 @@ def _extractor():
     return keras.Model(inputs, features)
 
 
+def _frame(usps):
+    """USPS digits framed the MNIST way: 20×20 centred in 28×28."""
+    from keras_transfer.datasets import resize_images
+
+    return resize_images(usps.reshape(-1, 16, 16), 20, pad=4)
+
+
 def _domains():
     """The grey 28×28 digit domains: name -> (X, y)."""
     from keras_transfer.datasets import (
         load_mnist,
         load_mnistm_like,
         load_usps,
-        resize_images,
     )
 
     mnist = load_mnist("5k")
     usps_train, usps_test = load_usps("train"), load_usps("test")
-    frame = lambda X: resize_images(X, 20, pad=4)  # noqa: E731
     X, y = load_mnistm_like()
     return {
         "M": (mnist[0].reshape(-1, 28, 28), mnist[1]),
-        "U": (frame(usps_train[0].reshape(-1, 16, 16)), usps_train[1]),
-        "U_test": (frame(usps_test[0].reshape(-1, 16, 16)), usps_test[1]),
+        "U": (_frame(usps_train[0]), usps_train[1]),
+        "U_test": (_frame(usps_test[0]), usps_test[1]),
         "MM": (X.mean(axis=-1), y),
     }
 
 
 def _features() -> dict:
     """Every domain's features, computed once and cached on disk."""
-    key = hashlib.sha256(
-        f"{_EXTRACTOR_ROWS}-{_EXTRACTOR_EPOCHS}-{os.environ.get('KERAS_BACKEND')}".encode()
-    ).hexdigest()[:12]
-    cache = pathlib.Path(tempfile.gettempdir()) / f"keras_transfer_features_{key}.npz"
+    file_name = "keras_transfer_features_{}_{}_{}.npz".format(
+        os.environ.get("KERAS_BACKEND"), _EXTRACTOR_ROWS, _EXTRACTOR_EPOCHS
+    )
+    cache = pathlib.Path(tempfile.gettempdir()) / file_name
     if cache.exists():
         z = np.load(cache)
         return {k[2:]: (z[k], z["y_" + k[2:]]) for k in z.files if k.startswith("X_")}
