@@ -62,6 +62,36 @@ def test_user_settings_override_the_recipe(small_moons):
     assert clf.get_params()["adaptation_weight"] is None  # stored untouched
 
 
+def test_recipe_optimizer_config_by_kind_of_data(small_moons):
+    """wdgrl's recipe gives Adam epsilon 1e-2 on sparse rows only (text: the
+    critic's gradient on target-only words must not become full-size steps)."""
+    import scipy.sparse as sp
+
+    Xs, ys, Xt, _ = small_moons
+    assert recipe_settings("wdgrl", "dense")["optimizer"] == "adam"
+    params = dict(FAST, epochs=1)
+    sparse = DomainAdaptiveClassifier("wdgrl", **params).fit(
+        (sp.csr_matrix(Xs), ys), sp.csr_matrix(Xt)
+    )
+    assert sparse.model_.optimizer.epsilon == pytest.approx(1e-2)
+    assert float(sparse.model_.optimizer.learning_rate) == pytest.approx(1e-3)
+    dense = DomainAdaptiveClassifier("wdgrl", **params).fit((Xs, ys), Xt)
+    assert dense.model_.optimizer.epsilon == pytest.approx(1e-7)
+    # the user's optimizer wins, as a config dict (at the user's learning rate) too
+    config = {"class_name": "sgd", "config": {"momentum": 0.5}}
+    clf = DomainAdaptiveClassifier(
+        "wdgrl", optimizer=config, learning_rate=0.05, **params
+    ).fit((sp.csr_matrix(Xs), ys), sp.csr_matrix(Xt))
+    assert type(clf.model_.optimizer).__name__ == "SGD"
+    assert clf.model_.optimizer.momentum == pytest.approx(0.5)
+    assert float(clf.model_.optimizer.learning_rate) == pytest.approx(0.05)
+    assert clone(clf).get_params()["optimizer"] == config
+    with pytest.raises(ValueError, match="Keras optimizer"):
+        DomainAdaptiveClassifier(optimizer={"class_name": "adamm"}, **params).fit(
+            (Xs, ys), Xt
+        )
+
+
 def test_entropy_default_keeps_a_diversity_term():
     assert get_strategy("entropy").diversity > 0
 

@@ -31,14 +31,40 @@ FITTED_ATTRS = ("n_features_in_", "feature_names_in_")
 
 
 def make_optimizer(opt, learning_rate=None, *, none_ok: bool = False):
-    """A fresh Keras optimizer: from a name (at ``learning_rate``), or a copy of
-    an instance (``learning_rate``, when given, replaces its rate).
+    """A fresh Keras optimizer: from a name (at ``learning_rate``), from a Keras
+    optimizer config ``{"class_name": ..., "config": {...}}`` (``learning_rate``,
+    when given, replaces the config's), or a copy of an instance
+    (``learning_rate``, when given, replaces its rate).
 
     Example:
     >>> from keras_transfer.estimators.base import make_optimizer
     >>> type(make_optimizer("sgd", 0.1)).__name__
     'SGD'
+    >>> opt = make_optimizer({"class_name": "adam", "config": {"epsilon": 0.01}}, 0.1)
+    >>> type(opt).__name__, opt.epsilon, round(float(opt.learning_rate), 6)
+    ('Adam', 0.01, 0.1)
     """
+    if isinstance(opt, dict):
+        if set(opt) - {"class_name", "config"} or not isinstance(
+            opt.get("class_name"), str
+        ):
+            raise ValueError(
+                "An optimizer given as a dict must be a Keras optimizer config "
+                '{"class_name": "adam", "config": {...}}, got '
+                f"{opt!r}."
+            )
+        config = dict(opt.get("config") or {})
+        if learning_rate is not None:
+            config["learning_rate"] = learning_rate
+        try:
+            return keras.optimizers.get(
+                {"class_name": opt["class_name"], "config": config}
+            )
+        except (ValueError, TypeError) as err:
+            raise ValueError(
+                f"Could not build the optimizer {opt!r}: {err}. Use a Keras "
+                "optimizer name such as 'adam' and that optimizer's arguments."
+            ) from None
     if isinstance(opt, str):
         try:
             return keras.optimizers.get(
@@ -53,8 +79,8 @@ def make_optimizer(opt, learning_rate=None, *, none_ok: bool = False):
         lr = None if learning_rate is None else float(learning_rate)
         return fresh_optimizer(opt, learning_rate=lr)
     raise TypeError(
-        f"optimizer must be {'None, ' if none_ok else ''}a name or a "
-        f"keras.optimizers.Optimizer, got {opt!r}."
+        f"optimizer must be {'None, ' if none_ok else ''}a name, a Keras "
+        f"optimizer config dict or a keras.optimizers.Optimizer, got {opt!r}."
     )
 
 
@@ -110,7 +136,7 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
         its own learning rate unless ``self.learning_rate`` is given)."""
         opt = self.optimizer if self.optimizer is not None else optimizer
         lr = self.learning_rate if self.learning_rate is not None else learning_rate
-        if not isinstance(opt, str) and self.learning_rate is None:
+        if not isinstance(opt, (str, dict)) and self.learning_rate is None:
             lr = None  # an instance keeps its own rate
         return make_optimizer(opt, lr)
 

@@ -91,9 +91,12 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         epochs: passes over the larger domain.
         batch_size: rows *per domain* in each batch (a step sees source and
             target rows).
-        optimizer: Keras optimizer name or instance; ``None`` (default): the
-            strategy's recipe (Adam for every built-in strategy).
-        learning_rate: learning rate when ``optimizer`` is a name; ``None``
+        optimizer: Keras optimizer name, config dict (``{"class_name":
+            "adam", "config": {"epsilon": 0.01}}``) or instance; ``None``
+            (default): the strategy's recipe (Adam for every built-in
+            strategy; with ``epsilon=0.01`` for ``wdgrl`` on sparse text).
+        learning_rate: learning rate when ``optimizer`` is a name or a
+            config dict; ``None``
             (default): the recipe's (1e-3 for every built-in strategy).
         random_state: seed (int) for reproducible fits, or None.
         verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 per epoch).
