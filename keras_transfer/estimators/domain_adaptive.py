@@ -94,7 +94,8 @@ class DomainAdaptiveClassifier(BaseTransferEstimator):
         optimizer: Keras optimizer name, config dict (``{"class_name":
             "adam", "config": {"epsilon": 0.01}}``) or instance; ``None``
             (default): the strategy's recipe (Adam for every built-in
-            strategy; with ``epsilon=0.01`` for ``wdgrl`` on sparse text).
+            strategy; with ``epsilon=0.01`` for ``wdgrl`` and ``mcc`` on
+            sparse text).
         learning_rate: learning rate when ``optimizer`` is a name or a
             config dict; ``None``
             (default): the recipe's (1e-3 for every built-in strategy).
