@@ -530,3 +530,17 @@ def test_off_the_happy_path_rows_name_real_tests():
             assert callable(getattr(module, name, None)), test
     finally:
         sys.path.remove(str(here))
+
+
+def test_validation_data_must_be_a_pair(data):
+    from keras_transfer import TransferClassifier
+
+    Xs, ys, Xt = data
+    clf = DomainAdaptiveClassifier(**FAST)
+    with pytest.raises(TypeError, match=r"validation_data must be a pair \(X_val"):
+        clf.fit((Xs, ys), Xt, validation_data=Xs)
+    assert not hasattr(clf, "model_")
+    clf = TransferClassifier(epochs=1, pretrain_epochs=1, random_state=0)
+    with pytest.raises(TypeError, match=r"validation_data must be a pair \(X_val"):
+        clf.fit(source=(Xs, ys), target=(Xt, ys[:40]), validation_data=(Xs,))
+    assert not hasattr(clf, "model_")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from keras_transfer import backend
 from keras_transfer.data import DomainBatches
 from keras_transfer.estimators.base import make_optimizer
 from keras_transfer.freezing import (
@@ -82,9 +83,10 @@ def transfer_optimizer(optimizer, learning_rate, inherited=None, *, pretraining=
             config = dict(inherited["config"])
             if lr is not None:
                 config["learning_rate"] = float(lr)
-            return inherited["class"].from_config(config)
+            with backend.keras_without_tensorflow():  # no TF import on jax/torch
+                return inherited["class"].from_config(config)
         opt = DEFAULT_OPTIMIZER
-    if isinstance(opt, str):
+    if isinstance(opt, (str, dict)):  # a name or a Keras optimizer config
         lr = DEFAULT_LEARNING_RATE if lr is None else float(lr)
         return make_optimizer(opt, lr)
     return make_optimizer(opt, learning_rate, none_ok=True)

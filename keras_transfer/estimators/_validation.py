@@ -196,8 +196,15 @@ def validation_batches(
     the features as it checked the training rows; ``to_input`` shapes them
     for the model; ``keep_memmap`` leaves a memmap on disk.
     """
+    if side not in ("source", "target"):
+        raise ValueError(f"side must be 'source' or 'target', got {side!r}.")
     if validation_data is None:
         return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise TypeError(
+            "validation_data must be a pair (X_val, y_val) of features and "
+            f"labels, got {type(validation_data).__name__}."
+        )
     Xv, yv = validation_data
     Xv, _ = check_X(
         holder, Xv, reset=False, what="validation X", keep_memmap=keep_memmap
