@@ -144,9 +144,11 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         steps_per_epoch: optimizer steps per target epoch (default: one pass
             over the target rows, or more at the default length).
         batch_size: rows per step (per task for ``joint``).
-        optimizer, learning_rate: ``None`` reuses the source run's settings
-            (the pretraining's, or a compiled pretrained model's optimizer
-            and learning rate), else Adam at 1e-3.
+        optimizer, learning_rate: a Keras optimizer name, config dict
+            (``{"class_name": "sgd", "config": {"momentum": 0.9}}``) or
+            instance, and its learning rate; ``None`` reuses the source run's
+            settings (the pretraining's, or a compiled pretrained model's
+            optimizer and learning rate), else Adam at 1e-3.
         source_holdout: fraction of source rows held out from pretraining to
             measure source accuracy before and after transfer.
         random_state: seed (int) or None.
