@@ -183,6 +183,38 @@ def test_float64_memmap_fits_like_the_same_data_in_ram(data, tmp_path):
     np.testing.assert_array_equal(a.predict(Xt), b.predict(Xt))
 
 
+def test_transfer_classifier_reads_memmaps_batch_by_batch(tmp_path, monkeypatch):
+    """TransferClassifier keeps memmapped source and target rows on disk (the
+    source hold-out split included) and fits as on the same rows in RAM."""
+    from sklearn.datasets import load_digits
+
+    from keras_transfer import TransferClassifier
+    from keras_transfer.data import batches as kt_batches
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    Xs, ys, Xt, yt = X[y < 5][:400], y[y < 5][:400], X[y >= 5][:150], y[y >= 5][:150]
+    Ms, Mt = make_memmap(tmp_path / "s.dat", Xs), make_memmap(tmp_path / "t.dat", Xt)
+    reads = []
+
+    def counting_read_rows(M, idx):
+        reads.append(M.filename)
+        return read_rows(M, idx)
+
+    monkeypatch.setattr(kt_batches, "read_rows", counting_read_rows)
+    params = dict(strategy="joint", epochs=2, pretrain_epochs=1, random_state=0)
+    a = TransferClassifier(**params).fit(
+        source=(Ms, ys), target=(Mt, yt), validation_data=(Mt[:40], yt[:40])
+    )
+    assert {os.path.basename(f) for f in reads} == {"s.dat", "t.dat"}
+    b = TransferClassifier(**params).fit(
+        source=(Xs, ys), target=(Xt, yt), validation_data=(Xt[:40], yt[:40])
+    )
+    np.testing.assert_allclose(a.predict_proba(Mt), b.predict_proba(Xt), atol=1e-6)
+    assert a.source_score_before_ == b.source_score_before_
+    assert a.source_score_after_ == b.source_score_after_
+
+
 def test_read_rows_matches_indexing_on_views(tmp_path):
     rng = np.random.default_rng(0)
     A = rng.normal(size=(300, 5, 3))

@@ -4,6 +4,7 @@ from keras_transfer.data.batches import (
     DomainBatches,
     EpochSync,
     InputBatches,
+    RowSubset,
     take_rows,
 )
 from keras_transfer.data.streams import (
@@ -19,6 +20,7 @@ __all__ = [
     "DomainBatches",
     "EpochSync",
     "InputBatches",
+    "RowSubset",
     "StreamBatches",
     "is_stream",
     "take_rows",

@@ -12,12 +12,40 @@ from keras_transfer import backend
 from keras_transfer.data.memmap import read_rows
 
 
+class RowSubset:
+    """Rows ``idx`` of an array, memmap or sparse matrix, read only when taken.
+
+    A subset (e.g. a hold-out split) of a ``np.memmap`` without copying it:
+    :func:`take_rows` reads a batch's rows from the underlying file.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transfer.data.batches import RowSubset, take_rows
+    >>> rows = RowSubset(np.arange(10.0).reshape(5, 2), [1, 4])
+    >>> rows.shape, take_rows(rows, [1]).tolist()
+    ((2, 2), [[8.0, 9.0]])
+    """
+
+    def __init__(self, X, idx):
+        self.X = X
+        self.idx = np.asarray(idx, dtype=np.intp)
+        self.shape = (len(self.idx), *X.shape[1:])
+        self.ndim = len(self.shape)
+        self.dtype = X.dtype
+
+    def __len__(self):
+        return self.shape[0]
+
+
 def take_rows(X, idx):
-    """Rows ``idx`` of a NumPy array, memmap or scipy.sparse matrix, dense float32.
+    """Rows ``idx`` of a NumPy array, memmap, scipy.sparse matrix or
+    :class:`RowSubset`, dense float32.
 
     A ``np.memmap`` is read through its file (``data.memmap.read_rows``), so
     its pages do not pile up in the process's resident memory.
     """
+    if isinstance(X, RowSubset):
+        return take_rows(X.X, X.idx[np.asarray(idx, dtype=np.intp)])
     if isinstance(X, np.memmap):
         return np.asarray(read_rows(X, idx), dtype="float32")
     rows = X[idx]

@@ -400,13 +400,16 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             validation_data: ``(X_val, y_val)`` of the target task, evaluated
                 each epoch (e.g. for ``keras.callbacks.EarlyStopping``).
 
+        Features may be arrays, scipy.sparse matrices or ``np.memmap`` files
+        (read a batch at a time, never loaded whole; docs/streaming.md).
+
         Returns:
             self
         """
         method = self._check_params()
         packed = source is None and target is None
         source, Xt, yt = self._split_inputs(X, y, source, target)
-        Xt, holder = check_X(self, Xt, reset=True, what="target X")
+        Xt, holder = check_X(self, Xt, reset=True, what="target X", keep_memmap=True)
         yt = check_labels(yt, Xt.shape[0], "y" if packed else "target labels")
         classes = encode_labels(yt)
         if len(classes) < 2:
@@ -427,7 +430,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
                     "source must be a pair (Xs, ys) of features and labels."
                 )
             Xs, ys = source
-            Xs, _ = check_X(holder, Xs, reset=False, what="source X")
+            Xs, _ = check_X(holder, Xs, reset=False, what="source X", keep_memmap=True)
             ys = check_labels(ys, Xs.shape[0], "source labels")
             source_classes = encode_labels(ys)
             if len(source_classes) < 2:
@@ -487,7 +490,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         score_before = None
         if Xs_eval is not None and len(Xs_eval):
             score_before = self._accuracy(
-                src.predict(Xs_eval, batch_size=max(self.batch_size, 256), verbose=0),
+                self._predict_rows(src, Xs_eval),
                 ys_eval,
             )
 
@@ -530,6 +533,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             classes,
             side="target",
             to_input=lambda X: self._to_model_input(X, src.inputs[0].shape[1:]),
+            keep_memmap=True,
         )
         if self.verbose:
             print(
@@ -553,9 +557,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
 
         score_after = None
         if strategy.predicts_source and Xs_eval is not None and len(Xs_eval):
-            out = model.predict(
-                Xs_eval, batch_size=max(self.batch_size, 256), verbose=0
-            )
+            out = self._predict_rows(model, Xs_eval)
             score_after = self._accuracy(out["source_logits"], ys_eval)
         opt_name = type(base_optimizer).__name__
         settings = {
