@@ -30,11 +30,12 @@ class MCD(AdversarialStrategy):
     own head, trained on the same features and labels as ``F1`` and ``F2``.
 
     Defaults (``recipe``): a constant factor as in the paper's digits
-    setting, at 0.3 rather than the paper's 1 (see ``recipe["source"]``). The paper's heads are the last layers of
-    its network; here the backbone plays that part and the heads are linear,
-    like the model's own head (``units`` adds hidden layers; on rotated moons
-    64 hidden units let the heads out-run the features: the target
-    discrepancy fell 10 % instead of 40 %).
+    setting, at 0.3 rather than the paper's 1 (see ``recipe["source"]``).
+    The paper's heads are the last layers of its network; here the backbone
+    plays that part and the heads are linear, like the model's own head
+    (``units`` adds hidden layers; on rotated moons 64 hidden units let the
+    heads out-run the features: the target discrepancy fell 10 % instead of
+    40 %).
 
     Args:
         units: hidden units of each of the two heads (``()``: linear).
