@@ -69,6 +69,9 @@ def test_recipe_optimizer_config_by_kind_of_data(small_moons):
 
     Xs, ys, Xt, _ = small_moons
     assert recipe_settings("wdgrl", "dense")["optimizer"] == "adam"
+    sparse_settings = recipe_settings("wdgrl", "sparse")
+    sparse_settings["optimizer"]["config"]["epsilon"] = 0.5  # a copy: no effect
+    assert recipe_settings("wdgrl", "sparse")["optimizer"]["config"]["epsilon"] == 1e-2
     params = dict(FAST, epochs=1)
     sparse = DomainAdaptiveClassifier("wdgrl", **params).fit(
         (sp.csr_matrix(Xs), ys), sp.csr_matrix(Xt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import ClassVar
 
 import keras
@@ -199,7 +200,7 @@ def recipe_settings(strategy, kind: str = "dense") -> dict:
         cls = _REGISTRY[strategy.lower()]
     else:
         cls = strategy if isinstance(strategy, type) else type(strategy)
-    recipe = dict(getattr(cls, "recipe", {}) or {})
+    recipe = copy.deepcopy(dict(getattr(cls, "recipe", {}) or {}))  # the class's stays
     by_kind = recipe.pop("by_kind", {}) or {}
     settings = {**DEFAULT_RECIPE, "source": "library default", **recipe}
     settings.update(by_kind.get(kind, {}))
