@@ -19,7 +19,7 @@ from keras_transfer.backbones import (
     pool_features,
 )
 from keras_transfer.backbones.files import MODEL_SUFFIXES, check_hdf5
-from keras_transfer.data import InputBatches, RowSubset
+from keras_transfer.data import RowSubset
 from keras_transfer.estimators._validation import as_image_batch, check_labels, check_X
 
 
@@ -259,14 +259,6 @@ class SourceModels:
         if isinstance(Xs, np.memmap):  # split without copying the file
             return RowSubset(Xs, tr), ys[tr], RowSubset(Xs, ev), ys[ev]
         return Xs[tr], ys[tr], Xs[ev], ys[ev]
-
-    def _predict_rows(self, model, X):
-        """``model.predict`` on rows that may be a memmap, sparse or a
-        :class:`~keras_transfer.data.RowSubset` (read a batch at a time)."""
-        batch_size = max(self.batch_size, 256)
-        if type(X) is np.ndarray:
-            return model.predict(X, batch_size=batch_size, verbose=0)
-        return model.predict(InputBatches(X, batch_size), verbose=0)
 
     def _check_source_data(self, source_data, holder, src, n_out):
         if not (isinstance(source_data, (tuple, list)) and len(source_data) == 2):

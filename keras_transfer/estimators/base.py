@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from keras_transfer import backend
 from keras_transfer._optimizers import fresh_optimizer
-from keras_transfer.data import DomainBatches, EpochSync, InputBatches
+from keras_transfer.data import DomainBatches, EpochSync, InputBatches, RowSubset
 from keras_transfer.data.steps import IndexedSteps
 from keras_transfer.estimators._divergence import FailOnNonFinite
 from keras_transfer.estimators._params import check_common
@@ -279,12 +279,15 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
             )
         return self._outputs_of(X)
 
-    def _outputs_of(self, X) -> dict:
-        """The fitted model's outputs on rows already validated and laid out."""
+    def _outputs_of(self, X, model=None):
+        """The outputs of ``model`` (default: the fitted model) on rows already
+        validated and laid out; sparse, memmapped and :class:`RowSubset` rows
+        are read a batch at a time."""
+        model = self.model_ if model is None else model
         batch_size = max(self.batch_size, 256)
-        if sp.issparse(X) or isinstance(X, np.memmap):
-            return self.model_.predict(InputBatches(X, batch_size), verbose=0)
-        return self.model_.predict(X, batch_size=batch_size, verbose=0)
+        if sp.issparse(X) or isinstance(X, (np.memmap, RowSubset)):
+            return model.predict(InputBatches(X, batch_size), verbose=0)
+        return model.predict(X, batch_size=batch_size, verbose=0)
 
     def _proba_of(self, X, max_rows: int | None = None) -> np.ndarray:
         """Class probabilities of validated rows (an even sample of max_rows)."""

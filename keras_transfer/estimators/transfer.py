@@ -490,7 +490,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         score_before = None
         if Xs_eval is not None and len(Xs_eval):
             score_before = self._accuracy(
-                self._predict_rows(src, Xs_eval),
+                self._outputs_of(Xs_eval, src),
                 ys_eval,
             )
 
@@ -557,7 +557,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
 
         score_after = None
         if strategy.predicts_source and Xs_eval is not None and len(Xs_eval):
-            out = self._predict_rows(model, Xs_eval)
+            out = self._outputs_of(Xs_eval, model)
             score_after = self._accuracy(out["source_logits"], ys_eval)
         opt_name = type(base_optimizer).__name__
         settings = {

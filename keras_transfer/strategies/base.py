@@ -200,7 +200,7 @@ def recipe_settings(strategy, kind: str = "dense") -> dict:
         cls = _REGISTRY[strategy.lower()]
     else:
         cls = strategy if isinstance(strategy, type) else type(strategy)
-    recipe = copy.deepcopy(dict(getattr(cls, "recipe", {}) or {}))  # the class's stays
+    recipe = copy.deepcopy(getattr(cls, "recipe", None) or {})  # the class's stays
     by_kind = recipe.pop("by_kind", {}) or {}
     settings = {**DEFAULT_RECIPE, "source": "library default", **recipe}
     settings.update(by_kind.get(kind, {}))
