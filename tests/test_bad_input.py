@@ -532,7 +532,7 @@ def test_off_the_happy_path_rows_name_real_tests():
         sys.path.remove(str(here))
 
 
-def test_validation_data_must_be_a_pair(data):
+def test_validation_data_must_be_a_pair(data, monkeypatch):
     from keras_transfer import TransferClassifier
 
     Xs, ys, Xt = data
@@ -541,6 +541,10 @@ def test_validation_data_must_be_a_pair(data):
         clf.fit((Xs, ys), Xt, validation_data=Xs)
     assert not hasattr(clf, "model_")
     clf = TransferClassifier(epochs=1, pretrain_epochs=1, random_state=0)
+    # Refused before the source is pretrained, not after.
+    monkeypatch.setattr(
+        TransferClassifier, "_pretrain", lambda *a: pytest.fail("pretrained")
+    )
     with pytest.raises(TypeError, match=r"validation_data must be a pair \(X_val"):
         clf.fit(source=(Xs, ys), target=(Xt, ys[:40]), validation_data=(Xs,))
     assert not hasattr(clf, "model_")

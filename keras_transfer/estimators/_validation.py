@@ -178,6 +178,18 @@ def encode(y, classes, mask, given: bool = False):
     return out
 
 
+def check_validation_pair(validation_data) -> None:
+    """A clear error, before any training, when ``validation_data`` is not
+    ``None`` or a pair ``(X_val, y_val)``."""
+    if validation_data is None:
+        return
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise TypeError(
+            "validation_data must be a pair (X_val, y_val) of features and "
+            f"labels, got {type(validation_data).__name__}."
+        )
+
+
 def validation_batches(
     validation_data,
     holder,
@@ -200,11 +212,7 @@ def validation_batches(
         raise ValueError(f"side must be 'source' or 'target', got {side!r}.")
     if validation_data is None:
         return None
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise TypeError(
-            "validation_data must be a pair (X_val, y_val) of features and "
-            f"labels, got {type(validation_data).__name__}."
-        )
+    check_validation_pair(validation_data)
     Xv, yv = validation_data
     Xv, _ = check_X(
         holder, Xv, reset=False, what="validation X", keep_memmap=keep_memmap

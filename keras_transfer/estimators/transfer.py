@@ -28,6 +28,7 @@ from keras_transfer.estimators._validation import (
     as_image_batch,
     check_labels,
     check_params,
+    check_validation_pair,
     check_X,
     dict_or_none,
     encode,
@@ -407,6 +408,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             self
         """
         method = self._check_params()
+        check_validation_pair(validation_data)
         packed = source is None and target is None
         source, Xt, yt = self._split_inputs(X, y, source, target)
         Xt, holder = check_X(self, Xt, reset=True, what="target X", keep_memmap=True)
