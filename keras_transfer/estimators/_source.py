@@ -278,3 +278,44 @@ class SourceModels:
             )
         Xs = self._to_model_input(Xs, tuple(src.inputs[0].shape[1:]))
         return Xs, ys.astype("int32")
+
+
+def split_transfer_inputs(estimator, X, y, source, target):
+    """TransferClassifier.fit's ``(source, Xt, yt)`` from the explicit form
+    (``fit(source, target)``) or the packed one (``fit(X, y)``, the source from
+    ``source_model=``)."""
+    positional = isinstance(X, tuple) or is_model_source(X)
+    if source is not None or target is not None or positional:
+        if positional:
+            if source is not None or target is not None:
+                raise TypeError(
+                    "Pass source and target once: fit(source, target) or "
+                    "fit(source=..., target=...)."
+                )
+            source, target = X, y
+        elif X is not None or y is not None:
+            raise TypeError(
+                "Use either fit(X, y) (the target task; source from "
+                "source_model=) or fit(source=..., target=...), not both."
+            )
+        if source is None:
+            source = estimator.source_model
+        elif estimator.source_model is not None:
+            raise TypeError(
+                "The source is given twice: in the constructor (source_model=) "
+                "and in fit(source=...); give it once."
+            )
+        if not (isinstance(target, (tuple, list)) and len(target) == 2):
+            raise TypeError(
+                "target must be a pair (Xt, yt): the target task's features and labels."
+            )
+        Xt, yt = target
+    else:
+        if X is None or y is None:
+            raise ValueError(
+                f"{type(estimator).__name__} requires y to be passed, but the target "
+                "y is None: fit(X, y) needs the target task's features and "
+                "labels."
+            )
+        Xt, yt, source = X, y, estimator.source_model
+    return source, Xt, yt

@@ -15,6 +15,7 @@ from keras_transfer.estimators._source import (
     _is_softmax,
     _optimizer_settings,
     is_model_source,
+    split_transfer_inputs,
 )
 from keras_transfer.estimators._threads import seeded_fit_in_isolation
 from keras_transfer.estimators._transfer_training import (
@@ -250,46 +251,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         get_strategy(method.strategy, **(self.strategy_params or {}))  # checks them
         return method
 
-    # ---- inputs ----------------------------------------------------------------
-
-    def _split_inputs(self, X, y, source, target):
-        """(source, Xt, yt) from the explicit or the packed form."""
-        positional = isinstance(X, tuple) or is_model_source(X)
-        if source is not None or target is not None or positional:
-            if positional:
-                if source is not None or target is not None:
-                    raise TypeError(
-                        "Pass source and target once: fit(source, target) or "
-                        "fit(source=..., target=...)."
-                    )
-                source, target = X, y
-            elif X is not None or y is not None:
-                raise TypeError(
-                    "Use either fit(X, y) (the target task; source from "
-                    "source_model=) or fit(source=..., target=...), not both."
-                )
-            if source is None:
-                source = self.source_model
-            elif self.source_model is not None:
-                raise TypeError(
-                    "The source is given twice: in the constructor (source_model=) "
-                    "and in fit(source=...); give it once."
-                )
-            if not (isinstance(target, (tuple, list)) and len(target) == 2):
-                raise TypeError(
-                    "target must be a pair (Xt, yt): the target task's features and "
-                    "labels."
-                )
-            Xt, yt = target
-        else:
-            if X is None or y is None:
-                raise ValueError(
-                    f"{type(self).__name__} requires y to be passed, but the target "
-                    "y is None: fit(X, y) needs the target task's features and "
-                    "labels."
-                )
-            Xt, yt, source = X, y, self.source_model
-        return source, Xt, yt
+    # ---- source ----------------------------------------------------------------
 
     def _pretrain(self, Xs, ys_enc, n_classes, seed):
         model = self._build_source_network(Xs.shape[1:], n_classes)
@@ -410,7 +372,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         method = self._check_params()
         check_validation_pair(validation_data)
         packed = source is None and target is None
-        source, Xt, yt = self._split_inputs(X, y, source, target)
+        source, Xt, yt = split_transfer_inputs(self, X, y, source, target)
         Xt, holder = check_X(self, Xt, reset=True, what="target X", keep_memmap=True)
         yt = check_labels(yt, Xt.shape[0], "y" if packed else "target labels")
         classes = encode_labels(yt)
