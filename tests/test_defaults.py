@@ -12,7 +12,7 @@ from sklearn.base import clone
 from keras_transfer import DomainAdaptiveClassifier
 from keras_transfer.diagnostics import CollapseWarning, collapse_report
 from keras_transfer.estimators import auto_candidates
-from keras_transfer.estimators._auto import AUTO_STRATEGIES
+from keras_transfer.estimators._auto import AUTO_STRATEGIES, _agreement
 from keras_transfer.strategies import (
     DEFAULT_RECIPE,
     Strategy,
@@ -154,16 +154,53 @@ def test_auto_fits_chooses_and_reports(small_moons):
     assert table["eligible"][chosen]
     assert clf.adaptation_weight_ == table["adaptation_weight"][chosen]
     assert clf.strategy_ == table["strategy"][chosen]
-    # The chosen candidate has the best target information among eligible ones.
+    # The chosen candidate agrees most with the ensemble of the eligible ones
+    # (ties to the earlier one, source-only first).
     eligible = [i for i, ok in enumerate(table["eligible"]) if ok]
-    best = max(eligible, key=lambda i: table["target_information"][i])
+    best = max(eligible, key=lambda i: table["ensemble_agreement"][i])
     assert chosen == best
+    assert all(0.0 <= a <= 1.0 for a in table["ensemble_agreement"])
     assert clf.predict(Xt).shape == yt.shape
     # sklearn contract: parameters untouched, clone and pickle work.
     assert clf.get_params()["adaptation_weight"] == "auto"
     assert clone(clf).get_params()["adaptation_weight"] == "auto"
     loaded = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(loaded.predict(Xt), clf.predict(Xt))
+
+
+def test_strategy_auto_tries_every_auto_strategy_and_keeps_an_eligible_one(
+    small_moons,
+):
+    Xs, ys, Xt, yt = small_moons
+    clf = DomainAdaptiveClassifier("auto", **FAST).fit((Xs, ys), Xt)
+    table = clf.selection_
+    assert table["strategy"] == ["source_only", *AUTO_STRATEGIES]
+    chosen = table["selected"].index(True)
+    assert table["eligible"][chosen] and clf.strategy_ == table["strategy"][chosen]
+    assert clf.score(Xt, yt) > 0.5
+
+
+def test_auto_agreement_prefers_the_consensus_and_ignores_dropped_candidates():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 300)
+
+    def proba(correct):
+        # Right on the first `correct` rows, a fixed wrong class elsewhere.
+        labels = np.where(np.arange(300) < correct, truth, (truth + 1) % 3)
+        return np.eye(3)[labels] * 0.8 + 0.2 / 3
+
+    rows = [
+        {"proba": proba(200), "eligible": True},  # source-only
+        {"proba": proba(260), "eligible": True},
+        {"proba": proba(270), "eligible": True},
+        {"proba": proba(0), "eligible": True},  # went its own way
+        {"proba": np.eye(3)[np.zeros(300, int)], "eligible": False},  # dropped
+    ]
+    _agreement(rows)
+    agreement = [r["ensemble_agreement"] for r in rows]
+    assert np.argmax(agreement[:4]) in (1, 2)
+    assert agreement[3] == min(agreement[:4])
+    assert all("proba" not in r for r in rows)  # not kept in selection_
 
 
 def test_auto_drops_collapsed_candidates_and_keeps_source_only(small_moons):
