@@ -30,10 +30,12 @@ see :func:`auto_candidates`), plus a prediction on at most 2,000 target rows
 and on the held-out source rows each.
 
 The information maximisation score ``H(mean p) - mean H(p)`` of each candidate
-is reported in ``selection_`` beside the agreement; it chose the winner until
-session 9 and lost to source-only by 1-2.5 points on three Amazon pairs, where
-it preferred ``mmd``'s confident predictions (docs/benchmarks_auto.md compares
-both rules on the same candidates).
+is reported in ``selection_`` beside the agreement. It chose the winner in
+earlier versions and lost to source-only by 1-2.5 points on three Amazon pairs,
+where it preferred ``mmd``'s confident predictions (docs/benchmarks_auto.md
+compares both rules on the same candidates). With only two eligible candidates
+the ensemble takes, row by row, the more confident of them, so the rule then
+prefers the more confident candidate, as the information score does.
 """
 
 from __future__ import annotations
