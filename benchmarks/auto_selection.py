@@ -61,6 +61,8 @@ def run_task(task, seed: int, strategies=None) -> dict:
     def spy(rows, reference, n_val):
         judge(rows, reference, n_val)
         kept["rows"] = rows
+        # auto's own calibrated target probabilities (it drops them after use)
+        kept["proba"] = [row["proba"] for row in rows]
 
     saved = _auto.AUTO_STRATEGIES
     _auto._judge = spy
@@ -70,12 +72,9 @@ def run_task(task, seed: int, strategies=None) -> dict:
         clf = DomainAdaptiveClassifier("auto", random_state=seed).fit((Xs, ys), Xt)
     finally:
         _auto._judge, _auto.AUTO_STRATEGIES = judge, saved
-    checked = clf._prediction_input(Xt)
     candidates = []
-    for row in kept["rows"]:
+    for row, calibrated in zip(kept["rows"], kept["proba"]):
         est = row["estimator"]
-        proba = est._proba_of(checked, max_rows=_auto.MAX_TARGET_ROWS)
-        calibrated = _auto._softmax(np.log(proba + 1e-12) / row["temperature"])
         candidates.append(
             {
                 "strategy": row["strategy"],
@@ -88,28 +87,22 @@ def run_task(task, seed: int, strategies=None) -> dict:
                 "proba": calibrated.astype("float32"),
             }
         )
-    chosen = [
-        i
-        for i, r in enumerate(kept["rows"])
-        if r["strategy"] == clf.strategy_
-        and r["adaptation_weight"] == clf.adaptation_weight_
-    ][0]
-    return {"candidates": candidates, "auto": chosen}
+    return {"candidates": candidates, "auto": clf.selection_["selected"].index(True)}
 
 
 def pick(rule: str, candidates) -> int:
     """Index of the candidate a label-free rule picks (0 is source-only)."""
+    from keras_transfer.estimators._auto import _agreement
+
     ok = [i for i, c in enumerate(candidates) if c["eligible"]]
     if rule == "source_only":
         return 0
     if rule == "information":
         return max(ok, key=lambda i: candidates[i]["target_information"])
-    if rule == "ensemble":
-        mean = np.mean([candidates[i]["proba"] for i in ok], axis=0)
-        vote = np.argmax(mean, axis=1)
-        return max(
-            ok, key=lambda i: np.mean(np.argmax(candidates[i]["proba"], 1) == vote)
-        )
+    if rule == "ensemble":  # the library's own scoring, on copies of the rows
+        rows = [{"proba": c["proba"], "eligible": c["eligible"]} for c in candidates]
+        _agreement(rows)
+        return max(ok, key=lambda i: rows[i]["ensemble_agreement"])
     raise ValueError(rule)
 
 
