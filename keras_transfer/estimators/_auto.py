@@ -314,7 +314,9 @@ def fit_auto(estimator, Xs, ys, Xt, yt, validation_data=None, classes=None):
 
 def _agreement(rows) -> None:
     """Each candidate's share of target rows whose class is the class of the
-    eligible candidates' mean probability (the ensemble)."""
+    eligible candidates' mean probability (the ensemble), as
+    ``row["ensemble_agreement"]``; each row's ``"proba"`` is removed (not kept
+    in ``selection_``)."""
     eligible = [r["proba"] for r in rows if r["eligible"]]
     vote = np.argmax(np.mean(eligible, axis=0), axis=1)
     for row in rows:
