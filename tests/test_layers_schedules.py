@@ -5,7 +5,7 @@ from helpers import input_gradient
 from keras import ops
 
 from keras_transfer import schedules
-from keras_transfer.layers import GradientReversal
+from keras_transfer.layers import DenseStack, GradientReversal, reverse_gradient
 
 
 @pytest.mark.parametrize("factor", [0.0, 0.5, 1.0, 3.0])
@@ -18,6 +18,52 @@ def test_gradient_reversal_identity_forward_negated_gradient(factor):
     np.testing.assert_array_equal(out, x)  # exactly the identity
     grad = input_gradient(lambda v: layer(v, factor=factor), x, upstream)
     np.testing.assert_allclose(grad, -factor * upstream, rtol=1e-6, atol=1e-7)
+
+
+def test_reverse_gradient_function_matches_the_layer():
+    x = np.random.default_rng(1).normal(size=(3, 4)).astype("float32")
+    up = np.ones_like(x)
+    np.testing.assert_array_equal(ops.convert_to_numpy(reverse_gradient(x, 0.7)), x)
+    np.testing.assert_allclose(
+        input_gradient(lambda v: reverse_gradient(v, 0.7), x, up), -0.7 * up, rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_dense_stack_is_the_sequential_it_replaces(dropout):
+    """Same seed -> the same weights as Sequential([Dense, Dropout, ..., Dense])
+    (the adversarial sub-networks' old form), the same outputs, and a config
+    round trip."""
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype("float32")
+    keras.utils.set_random_seed(3)
+    layers = []
+    for u in (16, 8):
+        layers.append(keras.layers.Dense(u, activation="relu"))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout))
+    seq = keras.Sequential([*layers, keras.layers.Dense(2)])
+    seq.build((None, 5))
+    keras.utils.set_random_seed(3)
+    stack = DenseStack((16, 8), outputs=2, dropout=dropout)
+    stack.build((None, 5))
+    dense = [w for w in seq.weights]
+    assert len(stack.weights) == len(dense) == 6
+    for a, b in zip(stack.weights, dense):
+        np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(stack(x)),
+        ops.convert_to_numpy(seq(x)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    if dropout:  # training: dropout on, a different output; inference: off
+        assert not np.allclose(
+            ops.convert_to_numpy(stack(x, training=True)),
+            ops.convert_to_numpy(stack(x)),
+        )
+    clone = DenseStack.from_config(stack.get_config())
+    assert (clone.units, clone.outputs, clone.dropout) == ((16, 8), 2, dropout)
+    assert clone.compute_output_shape((None, 5)) == (None, 2)
 
 
 def test_gradient_reversal_default_factor_and_serialization():

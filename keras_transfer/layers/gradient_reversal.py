@@ -6,6 +6,25 @@ import keras
 from keras import ops
 
 
+def reverse_gradient(x, factor=1.0):
+    """Identity forward; the gradient flowing back is multiplied by ``-factor``.
+
+    The function behind :class:`GradientReversal`, for use inside a layer's
+    ``call`` without the cost of a nested layer call (issue 16).
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transfer.layers import reverse_gradient
+    >>> x = np.ones((2, 3), "float32")
+    >>> bool(np.all(np.asarray(reverse_gradient(x, 0.5)) == x))
+    True
+    """
+    x = ops.convert_to_tensor(x)
+    factor = ops.cast(factor, x.dtype)
+    held = ops.stop_gradient(x)
+    return held - factor * (x - held)
+
+
 @keras.saving.register_keras_serializable(package="keras_transfer")
 class GradientReversal(keras.layers.Layer):
     """Identity in the forward pass; multiplies gradients by ``-factor``.
@@ -35,10 +54,7 @@ class GradientReversal(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs, factor=None):
-        factor = self.factor if factor is None else factor
-        factor = ops.cast(factor, inputs.dtype)
-        held = ops.stop_gradient(inputs)
-        return held - factor * (inputs - held)
+        return reverse_gradient(inputs, self.factor if factor is None else factor)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
-from keras_transfer.layers import GradientReversal
+from keras_transfer.layers import DenseStack, reverse_gradient
 from keras_transfer.strategies.base import Strategy
 
 
@@ -16,11 +16,10 @@ class AdversarialStrategy(Strategy):
     DANN, CDAN, WDGRL, MDD, MCD (and ADDA) own one or two MLP sub-networks (a
     domain discriminator, a critic, adversarial heads) that learn at the full
     rate on the features, while the feature extractor learns to defeat them.
-    Most do it through :attr:`reversal`, a
-    :class:`~keras_transfer.layers.GradientReversal` layer whose factor is λ
-    (the scheduled ``adaptation_weight``). This class holds what they share:
+    Most do it through :meth:`reversal` (gradient reversal, whose factor is λ,
+    the scheduled ``adaptation_weight``). This class holds what they share:
     the options below and their checks, the MLP builder (:meth:`mlp`), the
-    reversal layer, ``adaptation_loss = adversarial_loss + BSP`` and
+    reversal, ``adaptation_loss = adversarial_loss + BSP`` and
     ``get_config``. A subclass creates its sub-networks (in ``__init__`` or,
     when their size depends on the number of classes, in ``build``), writes
     ``call`` (which sub-network reads what) and :meth:`adversarial_loss`.
@@ -37,8 +36,9 @@ class AdversarialStrategy(Strategy):
     >>> dann = get_strategy("dann", units=(32,), dropout=0.1)
     >>> isinstance(dann, AdversarialStrategy), dann.get_config()["units"]
     (True, [32])
-    >>> [type(layer).__name__ for layer in dann.mlp(3, "probe").layers]
-    ['Dense', 'Dropout', 'Dense']
+    >>> probe = dann.mlp(3, "probe")
+    >>> type(probe).__name__, probe.units, probe.outputs, probe.dropout
+    ('DenseStack', (32,), 3, 0.1)
     """
 
     def __init__(
@@ -59,19 +59,28 @@ class AdversarialStrategy(Strategy):
         self.units = units
         self.dropout = float(dropout)
         self.bsp = float(bsp)
-        self.reversal = GradientReversal(name="reversal")
+
+    def reversal(self, x, factor):
+        """Identity forward, gradient times ``-factor`` backward (a function,
+        not a nested layer: on PyTorch each layer call costs more than the
+        arithmetic of a small sub-network)."""
+        return reverse_gradient(x, factor)
 
     def mlp(
         self, outputs: int, name: str, spectral_norm: bool = False
-    ) -> keras.Sequential:
+    ) -> keras.layers.Layer:
         """An MLP sub-network: ``units`` ReLU layers, each followed by dropout
         when ``dropout > 0``, then ``outputs`` linear outputs (logits or a
-        score). ``spectral_norm`` wraps each Dense layer in
-        ``keras.layers.SpectralNormalization`` (a ≈1-Lipschitz critic)."""
+        score). A :class:`~keras_transfer.layers.DenseStack` (one layer call);
+        with ``spectral_norm``, a ``keras.Sequential`` whose Dense layers are
+        wrapped in ``keras.layers.SpectralNormalization`` (a ≈1-Lipschitz
+        critic)."""
+        if not spectral_norm:
+            return DenseStack(self.units, int(outputs), self.dropout, name=name)
 
         def dense(width, activation=None):
             layer = keras.layers.Dense(width, activation=activation)
-            return keras.layers.SpectralNormalization(layer) if spectral_norm else layer
+            return keras.layers.SpectralNormalization(layer)
 
         layers = []
         for u in self.units:
@@ -85,7 +94,8 @@ class AdversarialStrategy(Strategy):
         raise NotImplementedError
 
     def adaptation_loss(self, outputs: dict, batch: dict):
-        return self.adversarial_loss(outputs, batch) + self.spectral_penalty(batch)
+        loss = self.adversarial_loss(outputs, batch)
+        return loss + self.spectral_penalty(batch) if self.bsp else loss
 
     def get_config(self):
         return {
