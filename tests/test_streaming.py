@@ -381,3 +381,121 @@ def test_temp_files_are_not_left_open(tmp_path):
         read_rows(X, [1, 3])
     after = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
     assert after <= before
+
+
+# ---- TransferClassifier: a streamed target task --------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_task():
+    """Digits 0-4 as the source task (a small trained Keras model), 5-9 as the
+    target task."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype("float32")
+    keras.utils.set_random_seed(0)
+    source = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(5),
+        ]
+    )
+    source.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    source.fit(X[y < 5], y[y < 5], epochs=3, verbose=0)
+    return source, X[y >= 5], y[y >= 5]
+
+
+def test_stream_batches_target_alone_are_labelled_target_rows():
+    X, y = np.arange(12.0).reshape(6, 2), np.array([3, 4, 3, 4, 3, 4])
+    steps = StreamBatches(None, batches_of(X, y, 4), encode_labels=lambda v: v - 3)
+    assert steps.row_shape == (2,) and steps.steps_per_epoch is None
+    x, labels = steps.step()
+    assert x.shape == (4, 2)
+    assert labels["label"].tolist() == [0, 1, 0, 1]
+    assert labels["is_source"].tolist() == [0.0] * 4
+    unlabelled = StreamBatches(None, batches_of(X, None, 4))
+    with pytest.raises(ValueError, match=r"yield pairs \(X_batch, y_batch\)"):
+        unlabelled.step()
+
+
+def test_transfer_classifier_trains_on_a_streamed_target(digits_task):
+    """A PyDataset target: one step per batch, the given classes, and about the
+    accuracy of the same rows given as arrays."""
+    from keras_transfer import TransferClassifier
+
+    source, Xt, yt = digits_task
+    counter = CountSteps()
+    params = dict(source_model=source, epochs=6, random_state=0)
+    streamed = TransferClassifier(**params, callbacks=[counter]).fit(
+        target=Batches(Xt, yt, size=64), classes=[5, 6, 7, 8, 9, 10]
+    )
+    n_batches = -(-len(Xt) // 64)
+    assert counter.steps == 6 * n_batches
+    assert streamed.classes_.tolist() == [5, 6, 7, 8, 9, 10]  # 10: no row holds it
+    assert streamed.n_features_in_ == 64
+    arrays = TransferClassifier(**params, steps_per_epoch=n_batches).fit(Xt, yt)
+    acc_streamed, acc_arrays = streamed.score(Xt, yt), arrays.score(Xt, yt)
+    assert acc_streamed > 0.6, acc_streamed  # 5 classes: chance 0.2
+    assert abs(acc_streamed - acc_arrays) < 0.15, (acc_streamed, acc_arrays)
+
+
+def test_transfer_classifier_generator_target_needs_steps_per_epoch(digits_task):
+    from keras_transfer import TransferClassifier
+
+    source, Xt, yt = digits_task
+    generate = batches_of(Xt, yt, 50)
+    with pytest.raises(ValueError, match="Pass steps_per_epoch=N to the constructor"):
+        TransferClassifier(source_model=source, epochs=1).fit(
+            target=generate, classes=np.unique(yt)
+        )
+    counter = CountSteps()
+    clf = TransferClassifier(
+        source_model=source, epochs=2, steps_per_epoch=3, callbacks=[counter]
+    ).fit(generate, classes=np.unique(yt))  # the packed form: X is the stream
+    assert counter.steps == 6 and clf.predict(Xt[:5]).shape == (5,)
+
+
+TRANSFER_STREAM_ERRORS = {
+    "no classes": (
+        dict(),
+        "A streamed target has no labels up front: pass classes=",
+    ),
+    "streamed source": (
+        dict(source="stream", classes=[5, 6, 7, 8, 9]),
+        "A streamed source cannot be pretrained here",
+    ),
+    "joint with source rows": (
+        dict(source="arrays", classes=[5, 6, 7, 8, 9], strategy="joint"),
+        "strategy='joint' trains on source rows next to the target batches",
+    ),
+    "label outside classes": (
+        dict(classes=[5, 6]),
+        "target stream, batch 0: Labels .* not among the classes given to fit",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRANSFER_STREAM_ERRORS))
+def test_transfer_classifier_stream_errors_say_what_to_pass(case, digits_task):
+    from keras_transfer import TransferClassifier
+
+    source, Xt, yt = digits_task
+    kwargs, message = TRANSFER_STREAM_ERRORS[case]
+    kwargs = dict(kwargs)
+    strategy = kwargs.pop("strategy", "fine_tune")
+    given = kwargs.pop("source", None)
+    if given == "stream":
+        kwargs["source"] = batches_of(Xt, yt)
+    elif given == "arrays":
+        kwargs["source"] = (Xt, yt)
+    clf = TransferClassifier(
+        strategy,
+        source_model=None if given else source,
+        epochs=1,
+        pretrain_epochs=1,
+    )
+    with pytest.raises((ValueError, TypeError), match=message):
+        clf.fit(target=Batches(Xt, yt), **kwargs)
+    assert not hasattr(clf, "model_")

@@ -211,8 +211,10 @@ class StreamBatches:
     codes by ``encode_labels`` (which raises for unknown labels).
 
     Args:
-        source: a stream yielding ``(X_batch, y_batch)``, or a pair
-            ``(X, y)`` of an array (or memmap) and integer codes.
+        source: a stream yielding ``(X_batch, y_batch)``, a pair ``(X, y)``
+            of an array (or memmap) and integer codes, or None: then every
+            step is one target batch, which must carry labels (a labelled
+            target task, as ``TransferClassifier`` trains).
         target: a stream yielding ``X_batch`` or ``(X_batch, y_batch)``, an
             array, a pair ``(X, y)`` with codes, or None.
         encode_labels: maps a streamed ``y_batch`` to int codes, ``-1`` for
@@ -254,17 +256,27 @@ class StreamBatches:
         self.shards = backend.num_replicas() if shards is None else int(shards)
         self.row_shape = None
         self.error = None
-        self.source = self._side(source, "source", batch_size, seed)
+        if source is None and target is None:
+            raise ValueError("StreamBatches needs a source, a target or both.")
+        self.source = (
+            None if source is None else self._side(source, "source", batch_size, seed)
+        )
         self.target = (
             None
             if target is None
             else self._side(target, "target", batch_size, _next_seed(seed))
         )
+        # The side whose batch opens each step (and gives row_shape).
+        self._lead, self._lead_name = (
+            (self.source, "source")
+            if self.source is not None
+            else (self.target, "target")
+        )
         self._peeked = None
-        if isinstance(self.source, ArrayBatches):
-            self.row_shape = tuple(self.source.X.shape[1:])
-        self.peek()  # for a streamed source, its first batch gives row_shape
-        if isinstance(self.target, ArrayBatches):
+        if isinstance(self._lead, ArrayBatches):
+            self.row_shape = tuple(self._lead.X.shape[1:])
+        self.peek()  # for a streamed lead side, its first batch gives row_shape
+        if self.source is not None and isinstance(self.target, ArrayBatches):
             self._check_row_shape(self.target.X.shape[1:], "target X")
 
     def _side(self, data, name, batch_size, seed):
@@ -281,7 +293,7 @@ class StreamBatches:
     @property
     def steps_per_epoch(self) -> int | None:
         """Batches of the longer domain, or None if a stream's length is unknown."""
-        sides = [self.source] + ([] if self.target is None else [self.target])
+        sides = [side for side in (self.source, self.target) if side is not None]
         lengths = [side.length for side in sides]
         return None if None in lengths else max(lengths)
 
@@ -362,12 +374,13 @@ class StreamBatches:
             raise
 
     def peek(self):
-        """The next source batch ``(x, y)``, left in place for the next step."""
+        """The next source batch ``(x, y)`` (the target's without a source),
+        left in place for the next step."""
         if self._peeked is None:
-            self._peeked = self._draw(self.source, "source")
+            self._peeked = self._draw(self._lead, self._lead_name)
         return self._peeked
 
-    def _next_source(self):
+    def _next_lead(self):
         batch = self.peek()
         self._peeked = None
         return batch
@@ -376,7 +389,15 @@ class StreamBatches:
 
     def step(self):
         """The next ``(x, {"label", "is_source"})`` step."""
-        xs, ys = self._next_source()
+        if self.source is None:  # a labelled target alone
+            xt, yt = self._next_lead()
+            if yt is None:
+                raise ValueError(
+                    f"{self.target.what}, batch {self.target.count - 1}: the target "
+                    "task trains on labelled rows: yield pairs (X_batch, y_batch)."
+                )
+            return xt, {"label": yt, "is_source": np.zeros(xt.shape[0], "float32")}
+        xs, ys = self._next_lead()
         n_s = xs.shape[0]
         if ys is None:
             ys = np.full(n_s, -1, dtype="int32")
@@ -433,7 +454,7 @@ class _SourceSteps(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         if index not in self._cache:
-            x, y = self.batches._next_source()
+            x, y = self.batches._next_lead()
             if y is None:
                 y = np.full(x.shape[0], -1, dtype="int32")
             recent = {k: v for k, v in self._cache.items() if index - 4 < k < index}

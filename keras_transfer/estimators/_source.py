@@ -19,7 +19,12 @@ from keras_transfer.backbones import (
     pool_features,
 )
 from keras_transfer.backbones.files import MODEL_SUFFIXES, check_hdf5
-from keras_transfer.data import RowSubset
+from keras_transfer.data import EpochSync, RowSubset, is_stream
+from keras_transfer.estimators._divergence import FailOnNonFinite
+from keras_transfer.estimators._transfer_training import (
+    pretrain_batches,
+    transfer_optimizer,
+)
 from keras_transfer.estimators._validation import as_image_batch, check_labels, check_X
 
 
@@ -108,6 +113,43 @@ def _head_units_from_weights(path) -> int:
 class SourceModels:
     """TransferClassifier's source-model helpers (reads ``backbone``,
     ``backbone_params``, ``feature_layer`` and ``source_holdout``)."""
+
+    def _pretrain(self, Xs, ys_enc, n_classes, seed):
+        """Train the source network on ``(Xs, ys_enc)``; returns ``(model,
+        its optimizer settings, history)`` (reads ``optimizer``,
+        ``learning_rate``, ``pretrain_epochs``, ``batch_size``, ``verbose``)."""
+        model = self._build_source_network(Xs.shape[1:], n_classes)
+        optimizer = transfer_optimizer(
+            self.optimizer, self.learning_rate, pretraining=True
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        history = {}
+        if self.pretrain_epochs != 0:
+            batches, epochs = pretrain_batches(
+                Xs,
+                ys_enc,
+                epochs=self.pretrain_epochs,
+                batch_size=self.batch_size,
+                seed=seed,
+            )
+            if self.verbose:
+                print(
+                    f"Source pre-training: {epochs} epochs on "
+                    f"{Xs.shape[0]} source rows, {n_classes} classes",
+                    flush=True,
+                )
+            history = model.fit(
+                batches,
+                epochs=epochs,
+                verbose=self.verbose,
+                callbacks=[FailOnNonFinite("source pre-training"), EpochSync(batches)],
+                shuffle=False,  # DomainBatches shuffles, epoch by epoch
+            ).history
+        return model, _optimizer_settings(model), dict(history)
 
     @staticmethod
     def _to_model_input(X, input_shape):
@@ -283,7 +325,8 @@ class SourceModels:
 def split_transfer_inputs(estimator, X, y, source, target):
     """TransferClassifier.fit's ``(source, Xt, yt)`` from the explicit form
     (``fit(source, target)``) or the packed one (``fit(X, y)``, the source from
-    ``source_model=``)."""
+    ``source_model=``). A streamed target comes back as ``Xt`` with ``yt``
+    None (its batches carry the labels)."""
     positional = isinstance(X, tuple) or is_model_source(X)
     if source is not None or target is not None or positional:
         if positional:
@@ -305,11 +348,16 @@ def split_transfer_inputs(estimator, X, y, source, target):
                 "The source is given twice: in the constructor (source_model=) "
                 "and in fit(source=...); give it once."
             )
+        if is_stream(target):  # (X_batch, y_batch) batches; labels in the stream
+            return source, target, None
         if not (isinstance(target, (tuple, list)) and len(target) == 2):
             raise TypeError(
-                "target must be a pair (Xt, yt): the target task's features and labels."
+                "target must be a pair (Xt, yt): the target task's features and "
+                "labels, or a stream of (X_batch, y_batch) batches."
             )
         Xt, yt = target
+    elif is_stream(X) and y is None:
+        Xt, yt, source = X, None, estimator.source_model
     else:
         if X is None or y is None:
             raise ValueError(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from keras_transfer import backend
-from keras_transfer.data import DomainBatches
+from keras_transfer.data import DomainBatches, StreamBatches, is_stream
+from keras_transfer.estimators._validation import check_classes, check_labels, encode
 from keras_transfer.estimators.base import make_optimizer
 from keras_transfer.freezing import (
     GradualUnfreezing,
@@ -65,6 +68,44 @@ def target_batches(Xs, ys, Xt, yt, *, epochs, **kwargs):
         min_steps=MIN_TARGET_STEPS,
         **kwargs,
     )
+
+
+def stream_batches(stream, source, classes, *, epochs, steps, batch_size, seed):
+    """``(StreamBatches, epochs, steps, classes)`` of a streamed target task:
+    every step is the stream's next ``(X_batch, y_batch)``, its labels among
+    ``classes`` (required); an epoch is ``steps`` batches (default: the
+    stream's length). ``source`` (the fit's) must not be a stream."""
+    if is_stream(source):
+        raise TypeError(
+            "A streamed source cannot be pretrained here: fit a Keras model on it "
+            "first and pass that model as source_model= (or source=)."
+        )
+    if classes is None:
+        raise ValueError(
+            "A streamed target has no labels up front: pass classes=[...] to fit "
+            "with every label its batches may hold, e.g. "
+            "fit(target=batches, classes=[0, 1, 2])."
+        )
+    classes = check_classes(classes)
+
+    def encode_batch(y_batch):
+        y_batch = check_labels(y_batch, len(y_batch), "y_batch")
+        return encode(y_batch, classes, np.zeros(len(y_batch), bool), True)
+
+    batches = StreamBatches(
+        None, stream, encode_labels=encode_batch, batch_size=batch_size, seed=seed
+    )
+    steps = steps or batches.steps_per_epoch
+    if steps is None:
+        raise ValueError(
+            "Cannot tell how many steps make an epoch: the target stream has no "
+            "length (a generator, an iterator or an endless dataset). Pass "
+            "steps_per_epoch=N to the constructor, or a stream with a length: a "
+            "keras.utils.PyDataset, a tf.data.Dataset of known cardinality, or "
+            "an iterable with __len__."
+        )
+    epochs = DEFAULT_EPOCHS if epochs is None else int(epochs)
+    return batches, epochs, int(steps), classes
 
 
 def transfer_optimizer(optimizer, learning_rate, inherited=None, *, pretraining=False):

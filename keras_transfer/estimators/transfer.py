@@ -7,13 +7,11 @@ import numpy as np
 
 from keras_transfer._optimizers import fresh_optimizer
 from keras_transfer.backbones import copy_model
-from keras_transfer.data import EpochSync
-from keras_transfer.estimators._divergence import FailOnNonFinite
+from keras_transfer.data import is_stream
 from keras_transfer.estimators._methods import Method, keeps_source, method_of
 from keras_transfer.estimators._source import (
     SourceModels,
     _is_softmax,
-    _optimizer_settings,
     is_model_source,
     split_transfer_inputs,
 )
@@ -21,12 +19,13 @@ from keras_transfer.estimators._threads import seeded_fit_in_isolation
 from keras_transfer.estimators._transfer_training import (
     freeze_transferred,
     optimizer_groups,
-    pretrain_batches,
+    stream_batches,
     target_batches,
     transfer_optimizer,
 )
 from keras_transfer.estimators._validation import (
     as_image_batch,
+    check_classes,
     check_labels,
     check_params,
     check_validation_pair,
@@ -251,42 +250,6 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         get_strategy(method.strategy, **(self.strategy_params or {}))  # checks them
         return method
 
-    # ---- source ----------------------------------------------------------------
-
-    def _pretrain(self, Xs, ys_enc, n_classes, seed):
-        model = self._build_source_network(Xs.shape[1:], n_classes)
-        optimizer = transfer_optimizer(
-            self.optimizer, self.learning_rate, pretraining=True
-        )
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        history = {}
-        if self.pretrain_epochs != 0:
-            batches, epochs = pretrain_batches(
-                Xs,
-                ys_enc,
-                epochs=self.pretrain_epochs,
-                batch_size=self.batch_size,
-                seed=seed,
-            )
-            if self.verbose:
-                print(
-                    f"Source pre-training: {epochs} epochs on "
-                    f"{Xs.shape[0]} source rows, {n_classes} classes",
-                    flush=True,
-                )
-            history = model.fit(
-                batches,
-                epochs=epochs,
-                verbose=self.verbose,
-                callbacks=[FailOnNonFinite("source pre-training"), EpochSync(batches)],
-                shuffle=False,  # DomainBatches shuffles, epoch by epoch
-            ).history
-        return model, _optimizer_settings(model), dict(history)
-
     def _build_model(self, src, n_classes, method):
         """The AdaptationModel of ``method`` on the source model ``src`` (a copy).
 
@@ -350,18 +313,25 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         target=None,
         source_data=None,
         validation_data=None,
+        classes=None,
     ):
         """Pretrain (or load) the source model, transfer it and train the target task.
 
         Args:
             X, y: the target task (packed form; the source is ``source_model``).
             source: ``(Xs, ys)``, a ``keras.Model`` or a model file path.
-            target: ``(Xt, yt)``.
+            target: ``(Xt, yt)``, or a stream of ``(X_batch, y_batch)``
+                batches (a generator function, an iterable, a
+                ``keras.utils.PyDataset`` or a ``tf.data.Dataset``; the
+                constructor's ``steps_per_epoch`` where it has no length).
             source_data: ``(Xs, ys)`` for a pretrained source: source rows for
                 ``joint`` training and for the source accuracies (labels are the
                 model's output indices 0..K-1).
             validation_data: ``(X_val, y_val)`` of the target task, evaluated
                 each epoch (e.g. for ``keras.callbacks.EarlyStopping``).
+            classes: every label of the target task; required with a streamed
+                target (its labels are not known up front), optional with
+                arrays (labels that no row holds are then kept as classes).
 
         Features may be arrays, scipy.sparse matrices or ``np.memmap`` files
         (read a batch at a time, never loaded whole; docs/streaming.md).
@@ -373,16 +343,37 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         check_validation_pair(validation_data)
         packed = source is None and target is None
         source, Xt, yt = split_transfer_inputs(self, X, y, source, target)
-        Xt, holder = check_X(self, Xt, reset=True, what="target X", keep_memmap=True)
-        yt = check_labels(yt, Xt.shape[0], "y" if packed else "target labels")
-        classes = encode_labels(yt)
-        if len(classes) < 2:
-            raise ValueError(
-                f"Only one class ({classes[0]!r}) in the target labels; a "
-                "classifier needs at least two."
-            )
-        yt_enc = encode(yt, classes, np.zeros(len(yt), bool))
         seed = self._seed()
+        stream = steps = None
+        if is_stream(Xt):
+            stream, yt_enc = Xt, None
+            batches, epochs, steps, classes = stream_batches(
+                stream,
+                source,
+                classes,
+                epochs=self.epochs,
+                steps=self.steps_per_epoch,
+                batch_size=self.batch_size,
+                seed=seed,
+            )
+            Xt, holder = check_X(
+                self, batches.peek()[0], reset=True, what="target stream, batch 0"
+            )
+        else:
+            Xt, holder = check_X(
+                self, Xt, reset=True, what="target X", keep_memmap=True
+            )
+            yt = check_labels(yt, Xt.shape[0], "y" if packed else "target labels")
+            given = classes is not None
+            classes = check_classes(classes) if given else encode_labels(yt)
+            if len(classes) < 2:
+                raise ValueError(
+                    f"Only one class ({classes[0]!r}) in the target labels; a "
+                    "classifier needs at least two."
+                )
+            yt_enc = encode(yt, classes, np.zeros(len(yt), bool), given)
+        # A stream's batches reach the model as they come: no reshaping.
+        to_input = self._to_model_input if stream is None else (lambda X, _: X)
 
         is_data = isinstance(source, (tuple, list))
         if is_data and source_data is not None:
@@ -401,7 +392,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
                 raise ValueError("The source task needs at least two classes.")
             ys_enc = encode(ys, source_classes, np.zeros(len(ys), bool))
             Xs = as_image_batch(Xs)
-            Xt = self._to_model_input(Xt, Xs.shape[1:])
+            Xt = to_input(Xt, Xs.shape[1:])
             self._check_input_shape(Xt.shape[1:], Xs.shape[1:], "Target")
             Xs_train, ys_train, Xs_eval, ys_eval = self._holdout(Xs, ys_enc, seed)
             src, inherited, source_history = self._pretrain(
@@ -434,7 +425,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             source_history, source_model = None, None
             model_shape = tuple(src.inputs[0].shape[1:]) if src.inputs else None
             if model_shape is not None:
-                Xt = self._to_model_input(Xt, model_shape)
+                Xt = to_input(Xt, model_shape)
                 self._check_input_shape(Xt.shape[1:], model_shape, "Target")
             n_out = self._source_outputs(src)
             source_classes = None if n_out is None else np.arange(n_out)
@@ -464,19 +455,27 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         # where target inputs are few).
         Xs_rows = ys_rows = None
         if Xs_train is not None and model.strategy.source_rows != "none":
+            if stream is not None:
+                raise ValueError(
+                    f"strategy={self.strategy!r} trains on source rows next to the "
+                    "target batches, which a streamed target does not support: pass "
+                    "the target as arrays or an np.memmap (read a batch at a time), "
+                    "or give a pretrained source model without source rows."
+                )
             Xs_rows, ys_rows = Xs_train, ys_train
             if model.strategy.source_rows == "inputs":
                 ys_rows = np.full_like(ys_train, -1)
-        batches, epochs = target_batches(
-            Xs_rows,
-            ys_rows,
-            Xt,
-            yt_enc,
-            epochs=self.epochs,
-            steps=self.steps_per_epoch,
-            batch_size=self.batch_size,
-            seed=seed,
-        )
+        if stream is None:
+            batches, epochs = target_batches(
+                Xs_rows,
+                ys_rows,
+                Xt,
+                yt_enc,
+                epochs=self.epochs,
+                steps=self.steps_per_epoch,
+                batch_size=self.batch_size,
+                seed=seed,
+            )
         base_optimizer = transfer_optimizer(
             self.optimizer, self.learning_rate, inherited
         )
@@ -490,7 +489,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         )
         model.compile(optimizer=optimizer)
         optimizer.build(model.trainable_variables)
-        model.set_total_steps(epochs * len(batches))
+        model.set_total_steps(epochs * (steps or len(batches)))
         val = validation_batches(
             validation_data,
             holder,
@@ -502,7 +501,12 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         if self.verbose:
             print(
                 f"Target training ({self.strategy}): {epochs} epochs on "
-                f"{Xt.shape[0]} target rows, {len(classes)} classes",
+                + (
+                    f"{Xt.shape[0]} target rows"
+                    if stream is None
+                    else f"{steps} streamed target batches each"
+                )
+                + f", {len(classes)} classes",
                 flush=True,
             )
         history = self._train(
@@ -511,6 +515,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             epochs=epochs,
             validation=val,
             callbacks=[*(self.callbacks or []), *extra_callbacks],
+            steps=steps,
         )
         if isinstance(optimizer, _LRMultiplierMixin):
             # The grouped optimizer is a training device; keep a plain one so
