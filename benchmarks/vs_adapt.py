@@ -7,6 +7,7 @@ creates (the command it runs is printed, and is all there is to it)::
     python benchmarks/vs_adapt.py --setup   # in ~/.cache/keras_transfer_bench/
     python benchmarks/vs_adapt.py           # moons, 3 seeds + Amazon B→K; writes docs
     python benchmarks/vs_adapt.py --seeds 0 --tasks moons --no-write
+    python benchmarks/vs_adapt.py --tasks moons --no-write --jax-cache /tmp/jc
 
 The Amazon files are read with ``keras_transfer.datasets.load_amazon``: set
 ``KERAS_TRANSFER_DATA`` to a folder that holds ``amazon_reviews/`` when the
@@ -198,7 +199,7 @@ def setup(venv: pathlib.Path) -> None:
     print("ADAPT installed in", venv)
 
 
-def run_child(side, task, data_path, seed, venv):
+def run_child(side, task, data_path, seed, venv, jax_cache=None):
     if side == "adapt":
         python, backend = str(venv / "bin" / "python"), "tensorflow"
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -210,6 +211,12 @@ def run_child(side, task, data_path, seed, venv):
             p for p in (here, env.get("PYTHONPATH")) if p
         )
     env.update(THREAD_ENV, KERAS_BACKEND=backend)
+    if jax_cache and side == "jax":  # JAX's persistent compilation cache
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=str(jax_cache),
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
     cmd = [python, __file__, "--child", side, task, data_path, str(seed)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     rows = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
@@ -263,6 +270,13 @@ def main(argv=None):
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
     parser.add_argument("--amazon-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--jax-cache",
+        type=pathlib.Path,
+        help="run the JAX fits with JAX's persistent compilation cache in this "
+        "folder, filled by one untimed JAX run per task first (what repeated "
+        "fits of one network, e.g. a grid search, get)",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -284,11 +298,13 @@ def main(argv=None):
             write_data(task, path)
             seeds = args.seeds if task == "moons" else args.amazon_seeds
             results = {}
+            if args.jax_cache and "jax" in sides:
+                run_child("jax", task, path, seeds[0], args.venv, args.jax_cache)
             for i, seed in enumerate(seeds):
                 order = sides[i % len(sides) :] + sides[: i % len(sides)]
                 for side in order:
                     r = results[(side, seed)] = run_child(
-                        side, task, path, seed, args.venv
+                        side, task, path, seed, args.venv, args.jax_cache
                     )
                     print(
                         f"{task} seed {seed} {side:10s} fit {r['fit_s']:.2f} s "
@@ -308,9 +324,14 @@ def main(argv=None):
         "alternating; ADAPT 0.4.5 with tensorflow-cpu 2.21 in its own venv "
         "(`--setup`). Fit time after the imports (building the networks "
         "included): wall time, and the process's CPU time, which a loaded "
-        f"machine inflates less. Load average at the end: {load:.1f} (on 2 "
-        "cores: a shared, loaded machine, so absolute times are inflated; "
-        "compare the ratios, measured in the same run).\n\n"
+        f"machine inflates less. Load average at the end: {load:.1f}"
+        + (
+            f" (on {os.cpu_count()} cores: a shared, loaded machine, so absolute "
+            "times are inflated; compare the ratios, measured in the same run)"
+            if load > 0.75 * (os.cpu_count() or 1)
+            else " (a quiet machine)"
+        )
+        + ".\n\n"
     )
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _report import write_section
