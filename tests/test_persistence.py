@@ -59,6 +59,28 @@ def test_corrupted_or_truncated_file_gives_clear_error(fitted, tmp_path):
         DomainAdaptiveClassifier.load(tmp_path / "missing.pkl")
 
 
+def test_file_from_another_layer_layout_says_refit(fitted, tmp_path, monkeypatch):
+    """A file whose model no longer fits the library's layers (an earlier
+    version's discriminator layout, simulated here by a DenseStack that builds
+    one weight more) fails with a message that says to fit again."""
+    from keras_transfer.layers import DenseStack
+
+    clf, _ = fitted
+    path = tmp_path / "clf.pkl"
+    clf.save(path)
+    build = DenseStack.build
+
+    def build_one_more(self, input_shape):
+        build(self, input_shape)
+        self.add_weight(shape=(1,), initializer="zeros", name="extra")
+
+    monkeypatch.setattr(DenseStack, "build", build_one_more)
+    with pytest.raises(ValueError, match="fit the estimator again with this version"):
+        DomainAdaptiveClassifier.load(path)
+    with pytest.raises(ValueError, match="earlier keras_transfer version"):
+        pickle.loads(path.read_bytes())
+
+
 def test_failed_or_interrupted_save_leaves_no_temporary_file(
     fitted, tmp_path, monkeypatch
 ):

@@ -102,8 +102,26 @@ class _KerasBlob:
         self.data = data
 
 
+class IncompatibleModelError(ValueError):
+    """A pickled estimator whose Keras model does not fit this version's layers."""
+
+
 def _unblob(value):
-    return pickle.loads(value.data) if isinstance(value, _KerasBlob) else value
+    if not isinstance(value, _KerasBlob):
+        return value
+    try:
+        return pickle.loads(value.data)
+    except ValueError as err:
+        if "could not be loaded" not in str(err):
+            raise
+        first = str(err).strip().splitlines()[0]
+        raise IncompatibleModelError(
+            "The estimator's Keras model could not be restored: its saved weights "
+            f"do not fit this keras_transfer's layers ({first}). The file was "
+            "probably written by an earlier keras_transfer version (0.x versions "
+            "may change a strategy's layers): fit the estimator again with this "
+            "version and save it anew."
+        ) from err
 
 
 class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
@@ -412,6 +430,8 @@ class BaseTransferEstimator(ClassifierMixin, BaseEstimator):
             data = f.read()
         try:
             obj = pickle.load(io.BytesIO(data))
+        except IncompatibleModelError as err:
+            raise IncompatibleModelError(f"{path}: {err}") from None
         except Exception as err:
             raise ValueError(
                 f"{path} is not a readable keras_transfer estimator file (it may be "
