@@ -415,6 +415,8 @@ def test_stream_batches_target_alone_are_labelled_target_rows():
     assert x.shape == (4, 2)
     assert labels["label"].tolist() == [0, 1, 0, 1]
     assert labels["is_source"].tolist() == [0.0] * 4
+    two_devices = StreamBatches(None, batches_of(X, y, 5), shards=2)
+    assert two_devices.step()[0].shape == (4, 2)  # rounded down to a multiple of 2
     unlabelled = StreamBatches(None, batches_of(X, None, 4))
     with pytest.raises(ValueError, match=r"yield pairs \(X_batch, y_batch\)"):
         unlabelled.step()

@@ -396,6 +396,15 @@ class StreamBatches:
                     f"{self.target.what}, batch {self.target.count - 1}: the target "
                     "task trains on labelled rows: yield pairs (X_batch, y_batch)."
                 )
+            if self.shards > 1:  # an equal share for each device
+                n = xt.shape[0] - xt.shape[0] % self.shards
+                if n == 0:
+                    raise ValueError(
+                        f"A target batch of {xt.shape[0]} rows is fewer than the "
+                        f"{self.shards} devices that split a step: stream larger "
+                        "batches."
+                    )
+                xt, yt = xt[:n], yt[:n]
             return xt, {"label": yt, "is_source": np.zeros(xt.shape[0], "float32")}
         xs, ys = self._next_lead()
         n_s = xs.shape[0]
