@@ -417,6 +417,9 @@ def test_stream_batches_target_alone_are_labelled_target_rows():
     assert labels["is_source"].tolist() == [0.0] * 4
     two_devices = StreamBatches(None, batches_of(X, y, 5), shards=2)
     assert two_devices.step()[0].shape == (4, 2)  # rounded down to a multiple of 2
+    one_row = StreamBatches(None, batches_of(X[:1], y[:1], 1), shards=2)
+    with pytest.raises(ValueError, match="A step has 1 target rows, fewer than the 2"):
+        one_row.step()
     unlabelled = StreamBatches(None, batches_of(X, None, 4))
     with pytest.raises(ValueError, match=r"yield pairs \(X_batch, y_batch\)"):
         unlabelled.step()

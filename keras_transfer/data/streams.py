@@ -396,30 +396,22 @@ class StreamBatches:
                     f"{self.target.what}, batch {self.target.count - 1}: the target "
                     "task trains on labelled rows: yield pairs (X_batch, y_batch)."
                 )
-            if self.shards > 1:  # an equal share for each device
-                n = xt.shape[0] - xt.shape[0] % self.shards
-                if n == 0:
-                    raise ValueError(
-                        f"A target batch of {xt.shape[0]} rows is fewer than the "
-                        f"{self.shards} devices that split a step: stream larger "
-                        "batches."
-                    )
-                xt, yt = xt[:n], yt[:n]
-            return xt, {"label": yt, "is_source": np.zeros(xt.shape[0], "float32")}
-        xs, ys = self._next_lead()
-        n_s = xs.shape[0]
-        if ys is None:
-            ys = np.full(n_s, -1, dtype="int32")
-        if self.target is None:
-            return xs, {"label": ys, "is_source": np.ones(n_s, "float32")}
-        xt, yt = self._draw(self.target, "target")
-        n_t = xt.shape[0]
-        if yt is None:
-            yt = np.full(n_t, -1, dtype="int32")
-        parts = [
-            (xs, ys, np.ones(n_s, "float32")),
-            (xt, yt, np.zeros(n_t, "float32")),
-        ]
+            parts = [(xt, yt, np.zeros(xt.shape[0], "float32"))]
+        else:
+            xs, ys = self._next_lead()
+            n_s = xs.shape[0]
+            if ys is None:
+                ys = np.full(n_s, -1, dtype="int32")
+            if self.target is None:
+                return xs, {"label": ys, "is_source": np.ones(n_s, "float32")}
+            xt, yt = self._draw(self.target, "target")
+            n_t = xt.shape[0]
+            if yt is None:
+                yt = np.full(n_t, -1, dtype="int32")
+            parts = [
+                (xs, ys, np.ones(n_s, "float32")),
+                (xt, yt, np.zeros(n_t, "float32")),
+            ]
         if self.shards > 1:
             parts = self._per_device(parts)
         return np.concatenate([p[0] for p in parts]), {
@@ -428,14 +420,18 @@ class StreamBatches:
         }
 
     def _per_device(self, parts):
-        """Source then target rows in each device's contiguous slice."""
+        """Each domain's rows (source, then target) in each device's contiguous
+        slice, each domain rounded down to a multiple of the devices."""
         k = self.shards
         sizes = [len(p[1]) - len(p[1]) % k for p in parts]
         if min(sizes) == 0:
+            names = ["target"] if self.source is None else ["source", "target"]
+            counts = " and ".join(
+                f"{len(p[1])} {name}" for p, name in zip(parts, names)
+            )
             raise ValueError(
-                f"A step has {len(parts[0][1])} source and {len(parts[1][1])} "
-                f"target rows, fewer than the {k} devices that split it need "
-                f"(at least {k} per domain): stream larger batches."
+                f"A step has {counts} rows, fewer than the {k} devices that split "
+                f"it need (at least {k} per domain): stream larger batches."
             )
         order = per_device([np.arange(n) for n in sizes], k)
         return [tuple(a[idx] for a in parts[side]) for side, idx in order]
