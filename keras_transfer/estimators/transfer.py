@@ -344,11 +344,12 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         packed = source is None and target is None
         source, Xt, yt = split_transfer_inputs(self, X, y, source, target)
         seed = self._seed()
-        stream = steps = None
-        if is_stream(Xt):
-            stream, yt_enc = Xt, None
+        steps = None  # an epoch's length, given or read from a stream
+        streamed = is_stream(Xt)
+        if streamed:
+            yt_enc = None
             batches, epochs, steps, classes = stream_batches(
-                stream,
+                Xt,
                 source,
                 classes,
                 epochs=self.epochs,
@@ -373,7 +374,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
                 )
             yt_enc = encode(yt, classes, np.zeros(len(yt), bool), given)
         # A stream's batches reach the model as they come: no reshaping.
-        to_input = self._to_model_input if stream is None else (lambda X, _: X)
+        to_input = (lambda X, _: X) if streamed else self._to_model_input
 
         is_data = isinstance(source, (tuple, list))
         if is_data and source_data is not None:
@@ -455,7 +456,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
         # where target inputs are few).
         Xs_rows = ys_rows = None
         if Xs_train is not None and model.strategy.source_rows != "none":
-            if stream is not None:
+            if streamed:
                 raise ValueError(
                     f"strategy={self.strategy!r} trains on source rows next to the "
                     "target batches, which a streamed target does not support: pass "
@@ -465,7 +466,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             Xs_rows, ys_rows = Xs_train, ys_train
             if model.strategy.source_rows == "inputs":
                 ys_rows = np.full_like(ys_train, -1)
-        if stream is None:
+        if not streamed:
             batches, epochs = target_batches(
                 Xs_rows,
                 ys_rows,
@@ -503,7 +504,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
                 f"Target training ({self.strategy}): {epochs} epochs on "
                 + (
                     f"{Xt.shape[0]} target rows"
-                    if stream is None
+                    if not streamed
                     else f"{steps} streamed target batches each"
                 )
                 + f", {len(classes)} classes",

@@ -94,8 +94,7 @@ class AdversarialStrategy(Strategy):
         raise NotImplementedError
 
     def adaptation_loss(self, outputs: dict, batch: dict):
-        loss = self.adversarial_loss(outputs, batch)
-        return loss + self.spectral_penalty(batch) if self.bsp else loss
+        return self.adversarial_loss(outputs, batch) + self.spectral_penalty(batch)
 
     def get_config(self):
         return {
