@@ -107,6 +107,18 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _fit_and_save(clf, out, *args, **kwargs) -> float:
+    """``clf.fit(*args, **kwargs)``, then save it to ``out``; returns the
+    fit's seconds."""
+    _say_backend()
+    t0 = time.perf_counter()
+    clf.fit(*args, **kwargs)
+    seconds = time.perf_counter() - t0
+    _make_parent(out)
+    clf.save(out)
+    return seconds
+
+
 def cmd_fit(args) -> int:
     """Fit on a labelled source and an unlabelled target; save the estimator."""
     _check_exists(args.source, args.target)
@@ -139,13 +151,7 @@ def cmd_fit(args) -> int:
         random_state=args.seed,
         verbose=args.verbose,
     )
-    _say_backend()
-    t0 = time.perf_counter()
-    clf.fit((Xs, ys), Xt)
-    seconds = time.perf_counter() - t0
-    out = args.out
-    _make_parent(out)
-    clf.save(out)
+    seconds = _fit_and_save(clf, args.out, (Xs, ys), Xt)
     labelled = np.array([v is not None for v in ys.tolist()])
     y_known = np.array(ys[labelled].tolist())
     print(
@@ -154,7 +160,7 @@ def cmd_fit(args) -> int:
         f"in {seconds:.1f} s (backend {_running_backend()}); "
         f"source accuracy {clf.score(Xs[labelled], y_known):.3f}."
     )
-    print(f"Model saved to {out}")
+    print(f"Model saved to {args.out}")
     return 0
 
 
@@ -195,12 +201,7 @@ def cmd_transfer(args) -> int:
         random_state=args.seed,
         verbose=args.verbose,
     )
-    _say_backend()
-    t0 = time.perf_counter()
-    clf.fit(source=source, target=(Xt, yt))
-    seconds = time.perf_counter() - t0
-    _make_parent(args.out)
-    clf.save(args.out)
+    seconds = _fit_and_save(clf, args.out, source=source, target=(Xt, yt))
     what = "the model" if is_model else f"{len(source[1])} source rows"
     print(
         f"Transferred ({args.strategy}) from {what} to {Xt.shape[0]} target rows "
