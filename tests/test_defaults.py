@@ -99,6 +99,17 @@ def test_entropy_default_keeps_a_diversity_term():
     assert get_strategy("entropy").diversity > 0
 
 
+def test_entropy_label_weight_weighs_the_task_loss():
+    """SHOT's β: the task loss (its pseudo-labels) at label_weight; 1 by
+    default, so DomainAdaptiveClassifier's source loss is unchanged."""
+    assert get_strategy("entropy").task_weight(0.5) == 1.0
+    strategy = get_strategy("entropy", label_weight=0.3)
+    assert strategy.task_weight(0.5) == 0.3
+    assert type(strategy).from_config(strategy.get_config()).label_weight == 0.3
+    with pytest.raises(ValueError, match="label_weight must be >= 0"):
+        get_strategy("entropy", label_weight=-1)
+
+
 def test_collapse_report_signs():
     ys = np.array([0, 1, 2] * 20)
     healthy = np.eye(3)[ys] * 0.8 + 0.2 / 3

@@ -81,6 +81,20 @@ def test_file_from_another_layer_layout_says_refit(fitted, tmp_path, monkeypatch
         pickle.loads(path.read_bytes())
 
 
+def test_file_with_a_model_class_that_is_gone_says_refit(fitted, monkeypatch):
+    """A file whose Keras model was built from a class this version no longer
+    has (as SHOT's and TENT's SourceFreeModel before they moved onto
+    AdaptationModel) fails with the same refit message, not an
+    AttributeError from deep inside pickle."""
+    from keras_transfer.models import adaptation_model
+
+    clf, _ = fitted
+    data = pickle.dumps(clf)
+    monkeypatch.delattr(adaptation_model, "AdaptationModel")
+    with pytest.raises(ValueError, match="fit the estimator again with this version"):
+        pickle.loads(data)
+
+
 def test_failed_or_interrupted_save_leaves_no_temporary_file(
     fitted, tmp_path, monkeypatch
 ):

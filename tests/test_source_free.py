@@ -66,6 +66,12 @@ def test_shot_maximises_information_on_the_target_without_source_rows():
     # Diversity keeps both classes: the mean prediction stays near uniform.
     mean = after.mean(axis=0)
     assert -np.sum(mean * np.log(mean)) > 0.9 * np.log(2)
+    # Trained as the library's one model: the entropy strategy with the
+    # pseudo-labels as task labels at β.
+    model = shot().model_
+    assert type(model).__name__ == "AdaptationModel"
+    assert model.strategy.label_weight == 0.3
+    assert len(shot().history_["task_loss"]) == 10
 
 
 def test_shot_keeps_the_source_head_and_leaves_the_source_untouched():

@@ -111,13 +111,18 @@ def _unblob(value):
         return value
     try:
         return pickle.loads(value.data)
-    except ValueError as err:
-        if "could not be loaded" not in str(err):
+    except (ValueError, AttributeError, ImportError) as err:
+        # ValueError: Keras could not load the weights into today's layers;
+        # AttributeError / ImportError: a class the model was built from is
+        # gone (e.g. the SourceFreeModel of versions before the one model).
+        if isinstance(err, ValueError) and "could not be loaded" not in str(err):
+            raise
+        if not isinstance(err, ValueError) and "keras_transfer" not in str(err):
             raise
         first = str(err).strip().splitlines()[0]
         raise IncompatibleModelError(
-            "The estimator's Keras model could not be restored: its saved weights "
-            f"do not fit this keras_transfer's layers ({first}). The file was "
+            "The estimator's Keras model could not be restored: its saved layers "
+            f"or weights do not fit this keras_transfer's ({first}). The file was "
             "probably written by an earlier keras_transfer version (0.x versions "
             "may change a strategy's layers): fit the estimator again with this "
             "version and save it anew."

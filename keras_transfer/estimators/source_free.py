@@ -11,7 +11,6 @@ import os
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_transfer.backbones import copy_model, cut
 from keras_transfer.estimators._validation import (
@@ -22,7 +21,8 @@ from keras_transfer.estimators._validation import (
     positive_int,
 )
 from keras_transfer.estimators.base import BaseTransferEstimator
-from keras_transfer.losses import prediction_entropy
+from keras_transfer.models import AdaptationModel
+from keras_transfer.strategies.entropy import EntropyMinimization
 
 NORMALIZATION = (
     keras.layers.BatchNormalization,
@@ -81,91 +81,43 @@ def split_source(source, feature_layer: str | None = None):
     return features, _linear_copy(head), classes
 
 
-@keras.saving.register_keras_serializable(package="keras_transfer")
-class SourceFreeModel(keras.Model):
-    """Feature extractor + head trained on target rows alone (SHOT / TENT).
+def source_free_model(
+    features, head, input_shape, diversity: float, label_weight: float
+):
+    """The :class:`AdaptationModel` that SHOT and TENT train on target rows.
 
-    ``call`` returns ``{"logits", "features"}``. ``compute_loss`` is
-    ``mean H(p) - diversity · H(mean p) + pseudo_label_weight · CE(p, y)``
-    (``y``: pseudo-labels, ``-1`` to skip a row; TENT uses the entropy alone).
+    Its strategy is information maximisation (``entropy``: ``mean H(p) -
+    diversity · H(mean p)``, λ = 1), its task loss the cross-entropy on the
+    rows' pseudo-labels at ``label_weight`` (``-1``: no label; TENT passes
+    none and uses the entropy alone). Built for rows of ``input_shape``.
 
     Example:
     >>> import keras, numpy as np
-    >>> from keras_transfer.estimators.source_free import SourceFreeModel
+    >>> from keras_transfer.estimators.source_free import source_free_model
     >>> f = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4)])
-    >>> m = SourceFreeModel(f, keras.layers.Dense(2))
-    >>> m.build((None, 2))
+    >>> m = source_free_model(f, keras.layers.Dense(2), (2,), 1.0, 0.3)
     >>> sorted(m(np.zeros((3, 2), "float32")))
     ['features', 'logits']
     """
+    shape = (None, *input_shape)
+    spec = features.compute_output_spec(keras.KerasTensor(shape))
+    logits = head.compute_output_spec(keras.KerasTensor(spec.shape))
+    model = AdaptationModel(
+        features,
+        num_classes=int(logits.shape[-1]),
+        strategy=EntropyMinimization(diversity=diversity, label_weight=label_weight),
+        adaptation_weight=1.0,
+        schedule="constant",
+        classifier=head,
+    )
+    model.build(shape)
+    return model
 
-    def __init__(
-        self,
-        feature_extractor,
-        classifier,
-        diversity: float = 0.0,
-        pseudo_label_weight: float = 0.0,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.feature_extractor = feature_extractor
-        self.classifier = classifier
-        self.diversity = float(diversity)
-        self.pseudo_label_weight = float(pseudo_label_weight)
-        self.entropy_tracker = keras.metrics.Mean(name="entropy")
 
-    def build(self, input_shape):
-        if not self.feature_extractor.built:
-            self.feature_extractor.build(input_shape)
-        spec = self.feature_extractor.compute_output_spec(
-            keras.KerasTensor(input_shape)
-        )
-        if not self.classifier.built:
-            self.classifier.build(spec.shape)
-
-    def call(self, inputs, training=False):
-        features = self.feature_extractor(inputs, training=training)
-        return {"logits": self.classifier(features), "features": features}
-
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        logits = ops.cast(y_pred["logits"], "float32")
-        entropy = ops.mean(prediction_entropy(logits))
-        self.entropy_tracker.update_state(entropy)
-        loss = entropy
-        if self.diversity:
-            mean_p = ops.mean(ops.softmax(logits, axis=-1), axis=0)
-            loss = loss + self.diversity * ops.sum(mean_p * ops.log(mean_p + 1e-7))
-        if self.pseudo_label_weight and y is not None:
-            labels = ops.reshape(ops.cast(y, "int32"), (-1,))
-            keep = ops.cast(labels >= 0, "float32")
-            ce = keras.losses.sparse_categorical_crossentropy(
-                ops.where(labels >= 0, labels, 0), logits, from_logits=True
-            )
-            pl = ops.sum(keep * ce) / ops.maximum(ops.sum(keep), 1.0)
-            loss = loss + self.pseudo_label_weight * pl
-        return loss
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "feature_extractor": keras.saving.serialize_keras_object(
-                self.feature_extractor
-            ),
-            "classifier": keras.saving.serialize_keras_object(self.classifier),
-            "diversity": self.diversity,
-            "pseudo_label_weight": self.pseudo_label_weight,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        for key in ("feature_extractor", "classifier"):
-            config[key] = keras.saving.deserialize_keras_object(
-                config[key], custom_objects=custom_objects
-            )
-        return cls(**config)
+def target_labels(labels) -> dict:
+    """``y`` for :class:`AdaptationModel`: every row a target row."""
+    labels = np.asarray(labels, "int32")
+    return {"label": labels, "is_source": np.zeros(len(labels), "float32")}
 
 
 class _SourceFreeBase(BaseTransferEstimator):
@@ -180,14 +132,15 @@ class _SourceFreeBase(BaseTransferEstimator):
         X, holder = check_X(self, X, reset=True, what="target X")
         X = as_image_batch(X)
         features, head, classes = split_source(self.source_model, self.feature_layer)
-        model = SourceFreeModel(features, head, diversity, pseudo_label_weight)
-        model.build((None, *X.shape[1:]))
-        n_out = int(head.units) if hasattr(head, "units") else None
+        model = source_free_model(
+            features, head, X.shape[1:], diversity, pseudo_label_weight
+        )
+        n_out = model.num_classes
         if self.classes is not None:
             classes = np.asarray(self.classes)
         if classes is None:
             classes = np.arange(n_out)
-        if n_out is not None and len(classes) != n_out:
+        if len(classes) != n_out:
             raise ValueError(
                 f"classes has {len(classes)} labels but the source head has {n_out} "
                 "outputs."
@@ -300,7 +253,7 @@ class SHOTClassifier(_SourceFreeBase):
             order = rng.permutation(len(X))
             h = model.fit(
                 X[order],
-                labels[order],
+                target_labels(labels[order]),
                 batch_size=self.batch_size,
                 epochs=1,
                 shuffle=False,
@@ -490,11 +443,12 @@ class TentClassifier(_SourceFreeBase):
 
     def _step(self, X):
         logs = self.model_.train_on_batch(
-            X, np.zeros(len(X), "int32"), return_dict=True
+            X, target_labels(np.full(len(X), -1)), return_dict=True
         )
         self.n_batches_seen_ += 1
         self.history_ = getattr(self, "history_", {"entropy": []})
-        self.history_["entropy"].append(float(logs["entropy"]))
+        # λ = 1 and no diversity term: the adaptation loss is the mean entropy.
+        self.history_["entropy"].append(float(logs["adaptation_loss"]))
 
     def reset(self) -> TentClassifier:
         """Restore the source weights and a fresh optimizer (keeps the setup)."""

@@ -22,6 +22,10 @@ class EntropyMinimization(Strategy):
     Args:
         diversity: weight of the class-balance term (default 1, SHOT's; 0
             gives plain entropy minimisation).
+        label_weight: weight of the task loss on the labelled rows (default
+            1). :class:`~keras_transfer.SHOTClassifier` trains this strategy
+            on target rows labelled by its clustering pseudo-labels, with
+            SHOT's β = 0.3 here.
 
     Example:
     >>> from keras_transfer import DomainAdaptiveClassifier
@@ -40,11 +44,18 @@ class EntropyMinimization(Strategy):
         "so that it cannot collapse onto one class",
     }
 
-    def __init__(self, diversity: float = 1.0, **kwargs):
+    def __init__(self, diversity: float = 1.0, label_weight: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        if float(diversity) < 0:
-            raise ValueError(f"diversity must be >= 0, got {diversity!r}.")
+        if float(diversity) < 0 or float(label_weight) < 0:
+            raise ValueError(
+                "diversity and label_weight must be >= 0, got "
+                f"{diversity!r} and {label_weight!r}."
+            )
         self.diversity = float(diversity)
+        self.label_weight = float(label_weight)
+
+    def task_weight(self, lam):
+        return self.label_weight
 
     def adaptation_loss(self, outputs, batch):
         logits = ops.cast(batch["logits"], "float32")
@@ -59,4 +70,8 @@ class EntropyMinimization(Strategy):
         return batch["lambda"] * loss
 
     def get_config(self):
-        return {**super().get_config(), "diversity": self.diversity}
+        return {
+            **super().get_config(),
+            "diversity": self.diversity,
+            "label_weight": self.label_weight,
+        }
