@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from keras_transfer.data import DomainBatches
 from keras_transfer.datasets import make_rotated_moons
 from keras_transfer.estimators.source_free import (
     SHOTClassifier,
@@ -90,6 +91,35 @@ def test_shot_clones_and_pickles():
     assert clone(clf).get_params()["epochs"] == 10
     copy = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(copy.predict_proba(Xt), clf.predict_proba(Xt))
+
+
+def test_shot_relabels_the_target_from_the_current_model_each_epoch(monkeypatch):
+    """Pseudo-labels come before the first epoch and after each but the last,
+    from the model as trained so far (its entropy falls call by call)."""
+    entropies = []
+    relabel = SHOTClassifier._pseudo_labels
+
+    def spy(self, model, X):
+        z = np.asarray(model.predict(X, verbose=0)["logits"], "float64")
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        entropies.append(entropy(p / p.sum(axis=1, keepdims=True)))
+        return relabel(self, model, X)
+
+    monkeypatch.setattr(SHOTClassifier, "_pseudo_labels", spy)
+    SHOTClassifier(source_network(False), epochs=4, random_state=0).fit(moons()[2])
+    assert len(entropies) == 4
+    assert entropies[-1] < entropies[0], entropies
+
+
+def test_domain_batches_take_new_target_labels():
+    data = DomainBatches(None, None, np.arange(6.0)[:, None], batch_size=3, seed=0)
+    assert (data[0][1]["label"] == -1).all()
+    data.set_target_labels(np.arange(6) % 2)
+    for index in range(len(data)):
+        x, y = data[index]
+        np.testing.assert_array_equal(y["label"], x[:, 0].astype(int) % 2)
+    with pytest.raises(ValueError, match="one label per target row"):
+        data.set_target_labels([1])
 
 
 def test_shot_pseudo_labels_follow_clusters_not_the_head():

@@ -187,6 +187,17 @@ class DomainBatches(keras.utils.PyDataset):
             self._labels[:, lo:hi] = labels[self._index[:, lo:hi]]
             self._is_source[lo:hi] = domain
 
+    def set_target_labels(self, yt) -> None:
+        """Relabel the target rows (e.g. new pseudo-labels) from the next batch on."""
+        yt = np.asarray(yt, "int32")
+        if self.Xt is None or yt.shape != self.yt.shape:
+            raise ValueError(
+                f"set_target_labels needs one label per target row ({len(self.yt)}), "
+                f"got shape {yt.shape}."
+            )
+        self.yt = yt
+        self._plan_epoch()
+
     def on_epoch_end(self):
         # Keras may call this after the next epoch's on_epoch_begin; when an
         # EpochSync callback drives the epoch, it alone decides.

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from keras_transfer.backbones import copy_model, cut
+from keras_transfer.data import DomainBatches
 from keras_transfer.estimators._validation import (
     as_image_batch,
     check_params,
@@ -246,26 +247,20 @@ class SHOTClassifier(_SourceFreeBase):
         )
         model.classifier.trainable = False  # the source hypothesis stays
         model.compile(optimizer=self._make_optimizer())
-        rng = np.random.default_rng(seed)
-        history: dict[str, list] = {}
-        for _ in range(int(self.epochs)):
-            labels = self._pseudo_labels(model, X)
-            order = rng.permutation(len(X))
-            h = model.fit(
-                X[order],
-                target_labels(labels[order]),
-                batch_size=self.batch_size,
-                epochs=1,
-                shuffle=False,
-                verbose=self.verbose,
-            )
-            for key, values in h.history.items():
-                history.setdefault(key, []).extend(values)
+        data = DomainBatches(
+            None,
+            None,
+            X,
+            self._pseudo_labels(model, X),
+            batch_size=self.batch_size,
+            seed=seed,
+        )
+        history = self._train(model, data, callbacks=[_Relabel(self, data, X)])
         return self._commit(
             holder,
             classes_=classes,
             model_=model,
-            history_=history,
+            history_=history.history,
             input_shape_=tuple(X.shape[1:]),
         )
 
@@ -276,6 +271,20 @@ class SHOTClassifier(_SourceFreeBase):
         return shot_pseudo_labels(
             np.asarray(out["features"]), np.asarray(out["logits"])
         )
+
+
+class _Relabel(keras.callbacks.Callback):
+    """SHOT's pseudo-labels, recomputed from the model after each epoch."""
+
+    def __init__(self, estimator, data, X):
+        super().__init__()
+        self.estimator, self.data, self.X = estimator, data, X
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 < self.params.get("epochs", epoch + 2):
+            self.data.set_target_labels(
+                self.estimator._pseudo_labels(self.model, self.X)
+            )
 
 
 def shot_pseudo_labels(features, logits) -> np.ndarray:
