@@ -178,8 +178,8 @@ class SHOTClassifier(_SourceFreeBase):
     trained network with no label to stop it: at Adam 1e-3 and β = 0.3 it
     lost 20-45 points to the source model on dense feature vectors, and at
     1e-4 still 8-11, while 1e-5 / 0.1 gained on every task measured (digits
-    +12 / +26, Amazon reviews +1-2, dense features +1-13;
-    docs/benchmarks_shot.md). The paper's SGD (momentum 0.9, 1e-2) lost
+    +12 / +26, MNIST→MNIST-M-like +8, Amazon reviews +1-2, dense features
+    +1-13; docs/benchmarks_shot.md). The paper's SGD (momentum 0.9, 1e-2) lost
     20-60 points on the dense features.
 
     ``fit(X)`` takes target rows (``y`` is ignored), so the estimator works in
