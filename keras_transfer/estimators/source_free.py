@@ -115,12 +115,6 @@ def source_free_model(
     return model
 
 
-def target_labels(labels) -> dict:
-    """``y`` for :class:`AdaptationModel`: every row a target row."""
-    labels = np.asarray(labels, "int32")
-    return {"label": labels, "is_source": np.zeros(len(labels), "float32")}
-
-
 class _SourceFreeBase(BaseTransferEstimator):
     """Shared parts: the source, the classes, the model input."""
 
@@ -455,9 +449,11 @@ class TentClassifier(_SourceFreeBase):
         return self
 
     def _step(self, X):
-        logs = self.model_.train_on_batch(
-            X, target_labels(np.full(len(X), -1)), return_dict=True
-        )
+        unlabelled_target = {
+            "label": np.full(len(X), -1, "int32"),
+            "is_source": np.zeros(len(X), "float32"),
+        }
+        logs = self.model_.train_on_batch(X, unlabelled_target, return_dict=True)
         self.n_batches_seen_ += 1
         self.history_ = getattr(self, "history_", {"entropy": []})
         # λ = 1 and no diversity term: the adaptation loss is the mean entropy.
