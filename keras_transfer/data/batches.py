@@ -188,7 +188,16 @@ class DomainBatches(keras.utils.PyDataset):
             self._is_source[lo:hi] = domain
 
     def set_target_labels(self, yt) -> None:
-        """Relabel the target rows (e.g. new pseudo-labels) from the next batch on."""
+        """Relabel the target rows (e.g. new pseudo-labels) from the next batch on.
+
+        Example:
+        >>> import numpy as np
+        >>> from keras_transfer.data import DomainBatches
+        >>> data = DomainBatches(None, None, np.zeros((4, 2)), batch_size=4, seed=0)
+        >>> data.set_target_labels([1, 0, 1, 0])
+        >>> sorted(data[0][1]["label"].tolist())
+        [0, 0, 1, 1]
+        """
         yt = np.asarray(yt, "int32")
         if self.Xt is None or yt.shape != self.yt.shape:
             raise ValueError(
