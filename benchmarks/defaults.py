@@ -26,6 +26,11 @@ Usage::
     KERAS_BACKEND=jax python3 benchmarks/defaults.py --tasks M-U,U-M \
         --strategies source_only,dann,mmd,auto,dann@auto --seeds 0,1,2
     python3 benchmarks/defaults.py --merge a.json,b.json   # one table
+    python3 benchmarks/defaults.py --append --tasks M-MM --strategies dann \
+        --seeds 1,2   # more seeds for cells already in --out
+
+Every write rebuilds the Markdown from the ``.json`` alone: prose added below
+the table by hand ("Reading it") must be added again.
 
 Results go to ``docs/benchmarks_defaults.md`` (and ``.json``), rewritten after
 every cell, so a run cut short keeps what it measured.
@@ -203,6 +208,11 @@ def main(argv=None):
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--merge", default=None, help="comma list of .json files")
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="add this run's cells (e.g. more seeds) to those already in --out",
+    )
     p.add_argument("--note", action="append", default=[])
     args = p.parse_args(argv)
     out = pathlib.Path(args.out)
@@ -219,8 +229,15 @@ def main(argv=None):
         sys.argv
     )
     meta = {"commands": [command], "notes": args.note}
-    tasks = tasks_for(args.tasks.split(","))
     results: dict = {}
+    if args.append and out.with_suffix(".json").exists():
+        before = json.loads(out.with_suffix(".json").read_text())
+        results = before["results"]
+        meta = {
+            "commands": [*before.get("commands", []), command],
+            "notes": before.get("notes", []) + args.note,
+        }
+    tasks = tasks_for(args.tasks.split(","))
     for row in args.strategies.split(","):
         for name, task in tasks.items():
             for seed in map(int, args.seeds.split(",")):
