@@ -23,7 +23,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import pathlib
 import sys
@@ -38,16 +37,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from defaults import tasks_for  # noqa: E402
-from shot import split_rows  # noqa: E402
-
-
-def parse_row(row: str) -> tuple[str, dict]:
-    """``wdgrl[a=1;b=0.1]`` -> ``("wdgrl", {"a": 1, "b": 0.1})``."""
-    name, _, rest = row.partition("[")
-    if rest and not rest.endswith("]"):
-        raise SystemExit(f"rows are 'name' or 'name[param=value;...]', got {row!r}")
-    pairs = [p for p in rest[:-1].split(";") if p] if rest else []
-    return name, {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in pairs)}
+from shot import parse_row, split_rows  # noqa: E402
 
 
 class EpochProbe(keras.callbacks.Callback):

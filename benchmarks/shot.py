@@ -59,13 +59,21 @@ def split_rows(text: str) -> list[str]:
     return [*rows, text[start:]]
 
 
+def parse_row(row: str) -> tuple[str, dict]:
+    """``wdgrl[a=1;b=0.1]`` -> ``("wdgrl", {"a": 1, "b": 0.1})``."""
+    name, _, rest = row.partition("[")
+    if rest and not rest.endswith("]"):
+        raise SystemExit(f"rows are 'name' or 'name[param=value;...]', got {row!r}")
+    pairs = [p for p in rest[:-1].split(";") if p] if rest else []
+    return name, {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in pairs)}
+
+
 def row_params(row: str) -> dict:
     """``shot[a=1;b=0.1]`` -> ``{"a": 1, "b": 0.1}``; ``shot`` -> ``{}``."""
     name, _, rest = row.partition("[")
     if name != "shot" or (rest and not rest.endswith("]")):
         raise SystemExit(f"rows are 'shot' or 'shot[name=value;...]', got {row!r}")
-    pairs = [p for p in rest[:-1].split(";") if p] if rest else []
-    return {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in pairs)}
+    return parse_row(row)[1]
 
 
 def write(results: dict, commands: list, out: pathlib.Path) -> None:
