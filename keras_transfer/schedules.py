@@ -4,11 +4,17 @@ A schedule maps training progress ``p`` in ``[0, 1]`` (a scalar tensor
 computed from a step counter inside the train step) to a multiplier of the
 adaptation weight. Being a pure ``keras.ops`` function, it costs nothing per
 batch: no Python callback runs between steps.
+
+Where the train step runs eagerly (PyTorch without ``jit_compile``), each
+``keras.ops`` call is a dispatch of its own, so the model asks the schedule
+for a plain number instead: :meth:`LambdaSchedule.value`, the same formula in
+float32 NumPy on the host.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -19,6 +25,16 @@ class LambdaSchedule:
 
     def __call__(self, progress):
         raise NotImplementedError
+
+    def value(self, progress: float) -> float:
+        """The multiplier at ``progress`` as a Python float, computed on the host.
+
+        The built-in schedules write the formula in float32 NumPy (no
+        ``keras.ops`` dispatch: this runs once per eager train step); this
+        fallback, for a subclass that only writes ``__call__``, evaluates it
+        and reads the result back.
+        """
+        return float(ops.convert_to_numpy(self(np.float32(progress))))
 
     def get_config(self) -> dict:
         return {}
@@ -53,6 +69,9 @@ class Constant(LambdaSchedule):
     def __call__(self, progress):
         return ops.ones_like(ops.convert_to_tensor(progress, "float32"))
 
+    def value(self, progress: float) -> float:
+        return 1.0
+
 
 @keras.saving.register_keras_serializable(package="keras_transfer")
 class Ganin(LambdaSchedule):
@@ -74,6 +93,11 @@ class Ganin(LambdaSchedule):
     def __call__(self, progress):
         p = ops.convert_to_tensor(progress, "float32")
         return 2.0 / (1.0 + ops.exp(-self.gamma * p)) - 1.0
+
+    def value(self, progress: float) -> float:
+        one, p = np.float32(1.0), np.float32(progress)
+        ramp = np.float32(2.0) / (one + np.exp(np.float32(-self.gamma) * p))
+        return float(ramp - one)
 
     def get_config(self) -> dict:
         return {"gamma": self.gamma}
@@ -99,6 +123,9 @@ class Warmup(LambdaSchedule):
     def __call__(self, progress):
         p = ops.convert_to_tensor(progress, "float32")
         return ops.minimum(p / self.warmup, 1.0)
+
+    def value(self, progress: float) -> float:
+        return float(min(np.float32(progress) / np.float32(self.warmup), 1.0))
 
     def get_config(self) -> dict:
         return {"warmup": self.warmup}

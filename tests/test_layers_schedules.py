@@ -105,6 +105,73 @@ def test_schedules_values():
     )
 
 
+class _Halfway(schedules.LambdaSchedule):
+    """A schedule that writes only ``__call__`` (value() falls back to it)."""
+
+    def __call__(self, progress):
+        return ops.minimum(ops.convert_to_tensor(progress, "float32") * 2.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        schedules.Constant(),
+        schedules.Ganin(),
+        schedules.Ganin(3.0),
+        schedules.Warmup(0.3),
+        _Halfway(),
+    ],
+    ids=repr,
+)
+def test_schedule_host_value_is_the_graph_value(schedule):
+    """value() (the host formula of eager PyTorch steps) is __call__'s number."""
+    for p in np.linspace(0.0, 1.0, 41, dtype="float32"):
+        graph = float(ops.convert_to_numpy(schedule(p)))
+        # Ganin's "2 / (1 + e) - 1" cancels: an ulp of the float32 value near 1
+        # (1.2e-7) is the resolution of either formula.
+        assert schedule.value(p) == pytest.approx(graph, rel=1e-6, abs=3e-7)
+
+
+def _lambdas_per_step(host: bool, monkeypatch):
+    """λ at every step of two fits in a row (the second continues counting)."""
+    from keras_transfer.data import DomainBatches
+    from keras_transfer.models import AdaptationModel
+    from keras_transfer.models import adaptation_model as module
+
+    if not host:  # the traced path, whatever the backend
+        monkeypatch.setattr(module, "_eager_torch", lambda: False)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    Xs, Xt = rng.normal(size=(40, 2)), rng.normal(size=(40, 2))
+    data = DomainBatches(Xs, (Xs[:, 0] > 0).astype(int), Xt, batch_size=10, seed=0)
+    model = AdaptationModel(
+        keras.Sequential([keras.layers.Dense(4)]), 2, "dann", 0.7, "ganin"
+    )
+    model.build((None, 2))
+    model.set_total_steps(3 * len(data))
+    model.compile(optimizer="sgd", jit_compile=False)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            # The running mean of λ over the epoch so far, after every step.
+            seen.append(logs["lambda"])
+
+    model.fit(data, epochs=2, verbose=0, callbacks=[Record()])
+    model.fit(data, epochs=1, verbose=0, callbacks=[Record()])
+    return np.array(seen), float(ops.convert_to_numpy(model.step_counter))
+
+
+def test_eager_torch_lambda_matches_the_traced_lambda(monkeypatch):
+    """The host-side λ of eager PyTorch steps is the graph's, step for step,
+    across fits; elsewhere both runs take the traced path (same numbers)."""
+    host, host_steps = _lambdas_per_step(True, monkeypatch)
+    traced, traced_steps = _lambdas_per_step(False, monkeypatch)
+    assert host_steps == traced_steps == 12.0
+    np.testing.assert_allclose(host, traced, rtol=1e-6, atol=3e-7)
+    assert host[0] == 0.0 and host[-1] > 0.5  # the ramp did move
+
+
 def test_schedules_get_and_serialize():
     assert schedules.get("ganin") == schedules.Ganin()
     assert schedules.get(None) == schedules.Constant()

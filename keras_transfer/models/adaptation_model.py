@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_transfer import backend, schedules
 from keras_transfer.strategies import Strategy, get_strategy
+
+
+def _eager_torch() -> bool:
+    """Whether this train step runs op by op (PyTorch, not being compiled)."""
+    if backend.name() != "torch":
+        return False
+    import torch
+
+    return not torch.compiler.is_compiling()
 
 
 @keras.saving.register_keras_serializable(package="keras_transfer")
@@ -140,6 +150,8 @@ class AdaptationModel(keras.Model):
         if not self.strategy.adapts:
             names = ("task_loss", "accuracy")
         self.step_means = StepMeans(names)
+        # Eager PyTorch: the step counter mirrored on the host (see _step_lambda).
+        self._host_steps = None
 
     def build(self, input_shape):
         if not self.feature_extractor.built:
@@ -160,10 +172,51 @@ class AdaptationModel(keras.Model):
         """Set the length of training that the λ schedule spans."""
         self.total_steps.assign(float(max(int(steps), 1)))
         self.step_counter.assign(0.0)
+        self._host_steps = None
 
     def current_lambda(self):
         progress = ops.clip(self.step_counter / self.total_steps, 0.0, 1.0)
         return self.adaptation_weight * self.schedule(progress)
+
+    def _step_lambda(self, dtype):
+        """This training step's λ (as a ``dtype`` tensor); counts the step.
+
+        In a traced step (TensorFlow, JAX, ``torch.compile``) λ is computed in
+        the graph from the step counter. An eager PyTorch step would spend
+        about ten op dispatches on that scalar, so there the counter is
+        mirrored on the host (read from the variable once per ``fit`` /
+        ``train_on_batch``, no device read per step) and the schedule gives a
+        plain number (:meth:`LambdaSchedule.value`, the same float32
+        formula). The variable is still counted, so saved models and
+        checkpoints hold the step either way.
+        """
+        if not _eager_torch():
+            lam = ops.cast(self.current_lambda(), dtype)
+            self.step_counter.assign_add(1.0)
+            return lam
+        if self._host_steps is None:  # [step, total_steps], float32
+            counters = (self.step_counter, self.total_steps)
+            self._host_steps = np.array(
+                [ops.convert_to_numpy(v) for v in counters], dtype="float32"
+            )
+        step, total = self._host_steps
+        progress = min(max(step / total, 0.0), 1.0)
+        lam = np.float32(self.adaptation_weight) * np.float32(
+            self.schedule.value(progress)
+        )
+        self._host_steps[0] += 1.0
+        self.step_counter.assign_add(1.0)
+        return ops.convert_to_tensor(float(lam), dtype)
+
+    def fit(self, *args, **kwargs):
+        # The step counter may have been set since the last step (a strategy's
+        # before_fit, set_total_steps, load_weights): mirror it afresh.
+        self._host_steps = None
+        return super().fit(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        self._host_steps = None
+        return super().train_on_batch(*args, **kwargs)
 
     def call(self, inputs, training=False):
         # A fully frozen feature extractor runs in inference mode (dropout
@@ -176,8 +229,7 @@ class AdaptationModel(keras.Model):
         outputs = {"logits": logits, "features": features}
         outputs.update(self.strategy.source_outputs(raw, training=training, **extra))
         if training:
-            lam = ops.cast(self.current_lambda(), features.dtype)
-            self.step_counter.assign_add(1.0)
+            lam = self._step_lambda(features.dtype)
             outputs.update(self.strategy(features, logits, lam, training=True, **extra))
             outputs["lambda"] = lam
         return outputs
