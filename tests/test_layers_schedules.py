@@ -132,7 +132,7 @@ def test_schedule_host_value_is_the_graph_value(schedule):
         assert schedule.value(p) == pytest.approx(graph, rel=1e-6, abs=3e-7)
 
 
-def _lambdas_per_step(host: bool, monkeypatch):
+def _lambdas_per_step(host: bool, monkeypatch, schedule="ganin"):
     """λ at every step of two fits in a row (the second continues counting)."""
     from keras_transfer.data import DomainBatches
     from keras_transfer.models import AdaptationModel
@@ -145,7 +145,7 @@ def _lambdas_per_step(host: bool, monkeypatch):
     Xs, Xt = rng.normal(size=(40, 2)), rng.normal(size=(40, 2))
     data = DomainBatches(Xs, (Xs[:, 0] > 0).astype(int), Xt, batch_size=10, seed=0)
     model = AdaptationModel(
-        keras.Sequential([keras.layers.Dense(4)]), 2, "dann", 0.7, "ganin"
+        keras.Sequential([keras.layers.Dense(4)]), 2, "dann", 0.7, schedule
     )
     model.build((None, 2))
     model.set_total_steps(3 * len(data))
@@ -162,11 +162,13 @@ def _lambdas_per_step(host: bool, monkeypatch):
     return np.array(seen), float(ops.convert_to_numpy(model.step_counter))
 
 
-def test_eager_torch_lambda_matches_the_traced_lambda(monkeypatch):
+@pytest.mark.parametrize("schedule", ["ganin", _Halfway()], ids=["ganin", "custom"])
+def test_eager_torch_lambda_matches_the_traced_lambda(schedule, monkeypatch):
     """The host-side λ of eager PyTorch steps is the graph's, step for step,
-    across fits; elsewhere both runs take the traced path (same numbers)."""
-    host, host_steps = _lambdas_per_step(True, monkeypatch)
-    traced, traced_steps = _lambdas_per_step(False, monkeypatch)
+    across fits; elsewhere, and for a schedule without its own value(), both
+    runs take the traced path (same numbers)."""
+    host, host_steps = _lambdas_per_step(True, monkeypatch, schedule)
+    traced, traced_steps = _lambdas_per_step(False, monkeypatch, schedule)
     assert host_steps == traced_steps == 12.0
     np.testing.assert_allclose(host, traced, rtol=1e-6, atol=3e-7)
     assert host[0] == 0.0 and host[-1] > 0.5  # the ramp did move

@@ -188,9 +188,12 @@ class AdaptationModel(keras.Model):
         ``train_on_batch``, no device read per step) and the schedule gives a
         plain number (:meth:`LambdaSchedule.value`, the same float32
         formula). The variable is still counted, so saved models and
-        checkpoints hold the step either way.
+        checkpoints hold the step either way. A schedule without its own
+        ``value`` stays in the graph: the base class's fallback reads the
+        device, a sync per step on a GPU.
         """
-        if not _eager_torch():
+        host_value = type(self.schedule).value is not schedules.LambdaSchedule.value
+        if not (host_value and _eager_torch()):
             lam = ops.cast(self.current_lambda(), dtype)
             self.step_counter.assign_add(1.0)
             return lam
