@@ -33,6 +33,11 @@ class LambdaSchedule:
         ``keras.ops`` dispatch: this runs once per eager train step); this
         fallback, for a subclass that only writes ``__call__``, evaluates it
         and reads the result back.
+
+        Example:
+        >>> from keras_transfer.schedules import Ganin
+        >>> round(Ganin(gamma=10.0).value(0.5), 4)
+        0.9866
         """
         return float(ops.convert_to_numpy(self(np.float32(progress))))
 
