@@ -101,3 +101,24 @@ def test_an_estimator_copies_the_users_optimizer(small_moons):
     used = clf.fit((Xs, ys), Xt).model_.optimizer
     assert float(used.learning_rate) == pytest.approx(0.01)
     assert float(opt.learning_rate) == pytest.approx(0.05)
+
+
+class _OptimizerStateAtStart(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.built = self.model.optimizer.built
+        self.n_variables = len(self.model.optimizer.variables)
+
+
+def test_the_optimizer_is_built_before_the_first_step(small_moons):
+    # Keras's TensorFlow trainer would create the optimizer's slots inside
+    # the first traced step, which traces that step twice; the model builds
+    # them before fit, on every backend, with every trainable variable.
+    from keras_transfer import DomainAdaptiveClassifier
+
+    Xs, ys, Xt, _ = small_moons
+    probe = _OptimizerStateAtStart()
+    clf = DomainAdaptiveClassifier("dann", epochs=1, callbacks=[probe], random_state=0)
+    model = clf.fit((Xs, ys), Xt).model_
+    assert probe.built
+    assert probe.n_variables == len(model.optimizer.variables)
+    assert probe.n_variables > 2 * len(model.trainable_variables)  # Adam's slots
