@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
+from keras_transfer._optimizers import build_before_fit
 from keras_transfer.backbones import (
     Pretrained,
     build_backbone,
@@ -127,6 +128,7 @@ class SourceModels:
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
+        build_before_fit(model)
         history = {}
         if self.pretrain_epochs != 0:
             batches, epochs = pretrain_batches(

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_transfer import backend, schedules
+from keras_transfer._optimizers import build_before_fit
 from keras_transfer.strategies import Strategy, get_strategy
 
 
@@ -211,32 +212,17 @@ class AdaptationModel(keras.Model):
         self.step_counter.assign_add(1.0)
         return ops.convert_to_tensor(float(lam), dtype)
 
-    def _build_optimizer(self):
-        """Create the optimizer's variables before the first traced step.
-
-        Keras's TensorFlow trainer (without a distribution strategy) leaves
-        them to the first call of the compiled train function: a
-        ``tf.function`` that creates variables is traced twice, and tracing
-        a step is most of a small fit's fixed cost. Building them here, on
-        the same trainable variables the step would pass, traces it once.
-        JAX and PyTorch build them the same way before their first step.
-        """
-        optimizer = getattr(self, "optimizer", None)
-        if optimizer is None or optimizer.built:
-            return
-        if all(layer.built for layer in self._flatten_layers()):
-            optimizer.build(self.trainable_variables)
-
     def fit(self, *args, **kwargs):
         # The step counter may have been set since the last step (a strategy's
         # before_fit, set_total_steps, load_weights): mirror it afresh.
         self._host_steps = None
-        self._build_optimizer()
+        # Traced once on TensorFlow: see _optimizers.build_before_fit.
+        build_before_fit(self)
         return super().fit(*args, **kwargs)
 
     def train_on_batch(self, *args, **kwargs):
         self._host_steps = None
-        self._build_optimizer()
+        build_before_fit(self)
         return super().train_on_batch(*args, **kwargs)
 
     def call(self, inputs, training=False):
