@@ -84,7 +84,9 @@ def build_before_fit(model) -> None:
     fit's fixed cost. Built here on ``model.trainable_variables`` (what the
     train step passes, and what Keras's JAX and PyTorch trainers build on
     before their first step), the step is traced once. Does nothing when
-    the optimizer is built already or a layer is not built yet.
+    the optimizer is built already, a layer is not built yet, or the
+    model was made under a ``tf.distribute`` strategy (Keras then builds it
+    in that strategy's scope).
 
     Example:
     >>> import keras
@@ -98,5 +100,7 @@ def build_before_fit(model) -> None:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or optimizer.built:
         return
+    if getattr(model, "_distribute_strategy", None) is not None:
+        return  # tf.distribute: Keras builds it itself, in the strategy's scope
     if all(layer.built for layer in model._flatten_layers()):
         optimizer.build(model.trainable_variables)
