@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_transfer import backend
+from keras_transfer._keras_private import walk_layers
 from keras_transfer.freezing import _LRMultiplierMixin
 
 
@@ -85,8 +86,8 @@ def build_before_fit(model) -> None:
     train step passes, and what Keras's JAX and PyTorch trainers build on
     before their first step), the step is traced once. Does nothing when
     the optimizer is built already, a layer is not built yet, or the
-    model was made under a ``tf.distribute`` strategy (Keras then builds it
-    in that strategy's scope).
+    model was made under a ``tf.distribute`` strategy other than the one in
+    effect (Keras then builds it in the model's strategy's scope).
 
     Example:
     >>> import keras
@@ -100,7 +101,10 @@ def build_before_fit(model) -> None:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or optimizer.built:
         return
-    if getattr(model, "_distribute_strategy", None) is not None:
-        return  # tf.distribute: Keras builds it itself, in the strategy's scope
-    if all(layer.built for layer in model._flatten_layers()):
+    if backend.name() == "tensorflow":
+        import tensorflow as tf
+
+        if model.distribute_strategy is not tf.distribute.get_strategy():
+            return  # made under another strategy: Keras builds in its scope
+    if model.built and all(layer.built for layer in walk_layers(model)):
         optimizer.build(model.trainable_variables)
