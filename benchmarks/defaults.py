@@ -28,6 +28,8 @@ Usage::
     python3 benchmarks/defaults.py --merge a.json,b.json   # one table
     python3 benchmarks/defaults.py --append --tasks M-MM --strategies dann \
         --seeds 1,2   # more seeds for cells already in --out
+    python3 benchmarks/defaults.py --tasks M-U \
+        --strategies "self_training[align='mmd']"   # strategy_params
 
 Every write rebuilds the Markdown from the ``.json`` alone: prose added below
 the table by hand ("Reading it") must be added again.
@@ -39,6 +41,7 @@ every cell, so a run cut short keeps what it measured.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import pathlib
@@ -97,6 +100,29 @@ def accuracy(clf, X, y) -> float:
     return 100.0 * float(np.mean(clf.predict(X) == y))
 
 
+def split_rows(text: str) -> list[str]:
+    """Split at the commas outside brackets: ``a[x={'k':1,'j':2}],b``."""
+    rows, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            rows.append(text[start:i])
+            start = i + 1
+    return [*rows, text[start:]]
+
+
+def parse_row(row: str) -> tuple[str, dict]:
+    """``wdgrl[a=1;b=0.1]`` -> ``("wdgrl", {"a": 1, "b": 0.1})``."""
+    name, _, rest = row.partition("[")
+    if rest and not rest.endswith("]"):
+        raise SystemExit(f"rows are 'name' or 'name[param=value;...]', got {row!r}")
+    pairs = [p for p in rest[:-1].split(";") if p] if rest else []
+    return name, {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in pairs)}
+
+
 def run_cell(row: str, seed: int, task) -> dict:
     """One row on one task and seed: {"acc": ..., plus what was chosen}."""
     from keras_transfer import DomainAdaptiveClassifier
@@ -118,6 +144,9 @@ def run_cell(row: str, seed: int, task) -> dict:
         best = max(accs, key=accs.get)
         return {"acc": accs[best], "chosen": f"λ={best:g}"}
     params = {"adaptation_weight": "auto"} if mode == "auto" else {}
+    name, strategy_params = parse_row(name)  # "mmd" or "self_training[align='mmd']"
+    if strategy_params:
+        params["strategy_params"] = strategy_params
     clf = DomainAdaptiveClassifier(name, random_state=seed, **params).fit((Xs, ys), Xt)
     out = {"acc": accuracy(clf, Xe, ye)}
     if hasattr(clf, "selection_"):
@@ -238,7 +267,7 @@ def main(argv=None):
             "notes": before.get("notes", []) + args.note,
         }
     tasks = tasks_for(args.tasks.split(","))
-    for row in args.strategies.split(","):
+    for row in split_rows(args.strategies):
         for name, task in tasks.items():
             for seed in map(int, args.seeds.split(",")):
                 start = time.perf_counter()

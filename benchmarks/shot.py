@@ -23,7 +23,6 @@ every cell.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import pathlib
@@ -37,35 +36,18 @@ if _SHARED.is_dir():
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from defaults import accuracy, cell_text, tasks_for  # noqa: E402
+from defaults import (  # noqa: E402
+    accuracy,
+    cell_text,
+    parse_row,
+    split_rows,
+    tasks_for,
+)
 from features import FEATURE_PAIRS  # noqa: E402
 from strategies import AMAZON_PAIRS, log  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks_shot.md"
 ORDER = ["M-U", "U-M", "M-MM", *AMAZON_PAIRS, *FEATURE_PAIRS]
-
-
-def split_rows(text: str) -> list[str]:
-    """Split at the commas outside brackets: ``a[x={'k':1,'j':2}],b``."""
-    rows, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char in "[{(":
-            depth += 1
-        elif char in "]})":
-            depth -= 1
-        elif char == "," and depth == 0:
-            rows.append(text[start:i])
-            start = i + 1
-    return [*rows, text[start:]]
-
-
-def parse_row(row: str) -> tuple[str, dict]:
-    """``wdgrl[a=1;b=0.1]`` -> ``("wdgrl", {"a": 1, "b": 0.1})``."""
-    name, _, rest = row.partition("[")
-    if rest and not rest.endswith("]"):
-        raise SystemExit(f"rows are 'name' or 'name[param=value;...]', got {row!r}")
-    pairs = [p for p in rest[:-1].split(";") if p] if rest else []
-    return name, {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in pairs)}
 
 
 def row_params(row: str) -> dict:
