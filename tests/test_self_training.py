@@ -30,7 +30,7 @@ def fitted(strategy, seed, align=None, epochs=40):
     Xs, ys, Xt, _ = moons(seed)
     clf = DomainAdaptiveClassifier(
         strategy,
-        strategy_params=None if align is None else {"align": align},
+        strategy_params={"align": align} if strategy == "self_training" else None,
         epochs=epochs,
         batch_size=32,
         random_state=seed,
