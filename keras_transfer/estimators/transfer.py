@@ -488,8 +488,7 @@ class TransferClassifier(BaseTransferEstimator, SourceModels):
             method=method_of(self.strategy),
             epochs=epochs,
         )
-        model.compile(optimizer=optimizer)
-        optimizer.build(model.trainable_variables)
+        model.compile(optimizer=optimizer)  # built by fit (build_before_fit)
         model.set_total_steps(epochs * (steps or len(batches)))
         val = validation_batches(
             validation_data,
