@@ -129,7 +129,9 @@ def run_cell(row: str, seed: int, task) -> dict:
     from keras_transfer.strategies import data_kind, recipe_settings
 
     Xs, ys, Xt, Xe, ye = task
-    name, _, mode = row.partition("@")
+    spec, _, mode = row.partition("@")
+    name, strategy_params = parse_row(spec)  # "mmd" or "self_training[align='mmd']"
+    given = {"strategy_params": strategy_params} if strategy_params else {}
     if mode == "oracle":
         base = recipe_settings(name, data_kind(Xs))["adaptation_weight"]
         accs = {}
@@ -139,15 +141,15 @@ def run_cell(row: str, seed: int, task) -> dict:
                 "source_only" if lam == 0 else name,
                 adaptation_weight=lam,
                 random_state=seed,
+                **({} if lam == 0 else given),
             ).fit((Xs, ys), Xt)
             accs[lam] = accuracy(clf, Xe, ye)
         best = max(accs, key=accs.get)
         return {"acc": accs[best], "chosen": f"λ={best:g}"}
     params = {"adaptation_weight": "auto"} if mode == "auto" else {}
-    name, strategy_params = parse_row(name)  # "mmd" or "self_training[align='mmd']"
-    if strategy_params:
-        params["strategy_params"] = strategy_params
-    clf = DomainAdaptiveClassifier(name, random_state=seed, **params).fit((Xs, ys), Xt)
+    clf = DomainAdaptiveClassifier(name, random_state=seed, **params, **given).fit(
+        (Xs, ys), Xt
+    )
     out = {"acc": accuracy(clf, Xe, ye)}
     if hasattr(clf, "selection_"):
         out["chosen"] = f"{clf.strategy_} λ={clf.adaptation_weight_:g}"
