@@ -47,9 +47,10 @@ def _extractor():
     """A CNN trained on Fashion-MNIST; returns the model up to its features."""
     import keras
 
+    from keras_transfer.backend import set_random_seed
     from keras_transfer.datasets import load_fashion_mnist
 
-    keras.utils.set_random_seed(0)
+    set_random_seed(0)
     X, y = load_fashion_mnist("train")
     X, y = X[:_EXTRACTOR_ROWS, ..., None], y[:_EXTRACTOR_ROWS]
     inputs = keras.Input((28, 28, 1))

@@ -115,7 +115,9 @@ def ms_per_step(times, steps):
 def plain_keras(cfg, jit_compile, extra_callbacks=()):
     import keras
 
-    keras.utils.set_random_seed(0)
+    from keras_transfer.backend import set_random_seed
+
+    set_random_seed(0)
     X, y = synthetic(2 * cfg["batch"] * cfg["steps"], 0)
     inputs = keras.Input(image_shape())
     outputs = keras.layers.Dense(CLASSES)(resnet(image_shape(), cfg["widths"])(inputs))

@@ -37,7 +37,9 @@ def bn_cnn(seed: int):
     """Two conv blocks and a dense layer, each followed by BatchNormalization."""
     import keras
 
-    keras.utils.set_random_seed(seed)
+    from keras_transfer.backend import set_random_seed
+
+    set_random_seed(seed)
     L = keras.layers
     model = keras.Sequential(
         [

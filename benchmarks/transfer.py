@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 
 from keras_transfer import TransferClassifier  # noqa: E402
 from keras_transfer.backbones import lenet  # noqa: E402
+from keras_transfer.backend import set_random_seed  # noqa: E402
 from keras_transfer.datasets import (  # noqa: E402
     load_fashion_mnist,
     load_mnist,
@@ -91,7 +92,7 @@ def split_source(Xs, ys, seed=0):
 
 def pretrain(Xs, ys, epochs, seed=0):
     """A small CNN and a Dense head, trained with plain Keras (Adam 1e-3)."""
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     backbone = lenet((28, 28, 1), filters=(8, 16), units=64)
     outputs = keras.layers.Dense(10, name="source_head")(backbone.outputs[0])
     model = keras.Model(backbone.inputs, outputs, name="source")

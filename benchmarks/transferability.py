@@ -192,13 +192,13 @@ def train_candidates(
     ``sources`` maps a name to ``(X, y)``. A ``("random", 0)`` candidate, the
     architecture at its initial weights, is added.
     """
-    import keras
+    from keras_transfer.backend import set_random_seed
 
     candidates = {}
     shape = next(iter(sources.values()))[0].shape[1:]
     n_classes = len(np.unique(np.concatenate([y for _, y in sources.values()])))
     for k, (name, (X, y)) in enumerate(sources.items()):
-        keras.utils.set_random_seed(1000 * seed + k)
+        set_random_seed(1000 * seed + k)
         model = source_network(shape, n_classes, backbone, backbone_params)
         rng = np.random.default_rng(1000 * seed + k)
         order, done = np.array([], dtype=int), 0
@@ -210,7 +210,7 @@ def train_candidates(
                 model.train_on_batch(X[rows], y[rows])
                 done += 1
             candidates[(name, stop)] = snapshot(model, backbone, backbone_params)
-    keras.utils.set_random_seed(1000 * seed + 999)
+    set_random_seed(1000 * seed + 999)
     candidates[("random", 0)] = source_network(
         shape, n_classes, backbone, backbone_params
     )
