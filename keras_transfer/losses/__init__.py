@@ -10,7 +10,7 @@ from .conditional import multilinear_map, randomized_multilinear_map
 from .coral import coral, weighted_covariance
 from .discrepancy import classifier_discrepancy, margin_disparity_discrepancy
 from .distillation import distillation_loss
-from .entropy import entropy, entropy_weights, prediction_entropy
+from .entropy import class_balance, entropy, entropy_weights, prediction_entropy
 from .mcc import mcc
 from .mmd import gaussian_kernel_matrix, linear_mmd, mmd, pairwise_squared_distances
 from .pseudo_label import aligned_probabilities, pseudo_label_loss
@@ -21,6 +21,7 @@ __all__ = [
     "aligned_probabilities",
     "batch_spectral_penalty",
     "binary_cross_entropy_with_logits",
+    "class_balance",
     "classifier_discrepancy",
     "coral",
     "distillation_loss",

@@ -39,6 +39,31 @@ def entropy(logits: Tensor, weight: Tensor | None = None) -> Tensor:
     return weighted_mean(prediction_entropy(logits), weight)
 
 
+def class_balance(logits: Tensor, weight: Tensor) -> Tensor:
+    """Entropy ``H(mean p)`` of the mean prediction over the rows of ``weight``.
+
+    The diversity term of information maximisation (SHOT, Liang et al. 2020):
+    *maximising* it keeps the predictions spread over the classes, so a loss
+    subtracts it. Largest (``log k``) when the weighted mean of
+    ``softmax(logits)`` is uniform, 0 when every row predicts one class.
+    ``weight``: per-row weights (e.g. 1 for target rows, 0 for source rows;
+    all-zero weights give the entropy of a zero vector, 0).
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.array([[5.0, 0.0], [0.0, 5.0]], "float32")
+        >>> round(float(class_balance(z, np.ones(2, "float32"))), 3)  # log 2
+        0.693
+        >>> round(float(class_balance(z, np.array([1.0, 0.0], "float32"))), 3)
+        0.04
+    """
+    probs = ops.softmax(as_float(logits), axis=-1)
+    weight = as_float(weight)
+    n = ops.maximum(ops.sum(weight), 1.0)
+    mean_p = ops.sum(weight[:, None] * probs, axis=0) / n
+    return -ops.sum(mean_p * ops.log(mean_p + 1e-7))
+
+
 def entropy_weights(logits: Tensor) -> Tensor:
     """CDAN+E per-row weights ``1 + exp(-H(softmax(logits)))``, no gradient.
 

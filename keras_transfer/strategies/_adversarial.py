@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+from keras import ops
 
 from keras_transfer.layers import DenseStack, reverse_gradient
+from keras_transfer.losses import class_balance
 from keras_transfer.strategies.base import Strategy
 
 
@@ -19,8 +21,8 @@ class AdversarialStrategy(Strategy):
     Most do it through :meth:`reversal` (gradient reversal, whose factor is λ,
     the scheduled ``adaptation_weight``). This class holds what they share:
     the options below and their checks, the MLP builder (:meth:`mlp`), the
-    reversal, ``adaptation_loss = adversarial_loss + BSP`` and
-    ``get_config``. A subclass creates its sub-networks (in ``__init__`` or,
+    reversal, ``adaptation_loss = adversarial_loss + BSP − λ·diversity·H``
+    and ``get_config``. A subclass creates its sub-networks (in ``__init__`` or,
     when their size depends on the number of classes, in ``build``), writes
     ``call`` (which sub-network reads what) and :meth:`adversarial_loss`.
 
@@ -29,6 +31,13 @@ class AdversarialStrategy(Strategy):
         dropout: dropout rate after each hidden layer of the sub-networks.
         bsp: weight of Batch Spectral Penalization on the features (Chen et
             al., ICML 2019; 1e-4 in the paper), 0 to leave it off.
+        diversity: weight (times λ) of the class-balance term ``H(mean_t p)``,
+            the entropy of the mean target prediction
+            (:func:`~keras_transfer.losses.class_balance`, the diversity term
+            of SHOT's information maximisation), which the loss subtracts: it
+            rules out the degenerate answer of putting every target row in
+            one class, and assumes the target classes are not far from
+            balanced. 0 (off) by default; MCD and WDGRL turn it on.
 
     Example:
     >>> from keras_transfer.strategies import get_strategy
@@ -46,6 +55,7 @@ class AdversarialStrategy(Strategy):
         units: Sequence[int] = (),
         dropout: float = 0.0,
         bsp: float = 0.0,
+        diversity: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -53,12 +63,15 @@ class AdversarialStrategy(Strategy):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
         if float(bsp) < 0:
             raise ValueError(f"bsp must be >= 0, got {bsp!r}.")
+        if float(diversity) < 0:
+            raise ValueError(f"diversity must be >= 0, got {diversity!r}.")
         units = tuple(int(u) for u in units)
         if any(u <= 0 for u in units):
             raise ValueError(f"units must be positive integers, got {units!r}.")
         self.units = units
         self.dropout = float(dropout)
         self.bsp = float(bsp)
+        self.diversity = float(diversity)
 
     def reversal(self, x, factor):
         """Identity forward, gradient times ``-factor`` backward (a function,
@@ -94,7 +107,12 @@ class AdversarialStrategy(Strategy):
         raise NotImplementedError
 
     def adaptation_loss(self, outputs: dict, batch: dict):
-        return self.adversarial_loss(outputs, batch) + self.spectral_penalty(batch)
+        loss = self.adversarial_loss(outputs, batch) + self.spectral_penalty(batch)
+        if self.diversity:
+            balance = class_balance(batch["logits"], 1.0 - batch["is_source"])
+            lam = ops.cast(batch["lambda"], "float32")
+            loss = loss - lam * self.diversity * balance
+        return loss
 
     def get_config(self):
         return {
@@ -102,4 +120,5 @@ class AdversarialStrategy(Strategy):
             "units": list(self.units),
             "dropout": self.dropout,
             "bsp": self.bsp,
+            "diversity": self.diversity,
         }

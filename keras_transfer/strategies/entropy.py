@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras import ops
 
-from keras_transfer.losses import entropy
+from keras_transfer.losses import class_balance, entropy
 from keras_transfer.strategies.base import Strategy, register_strategy
 
 
@@ -62,11 +62,7 @@ class EntropyMinimization(Strategy):
         target = 1.0 - batch["is_source"]
         loss = entropy(logits, weight=target)
         if self.diversity:
-            probs = ops.softmax(logits, axis=-1)
-            n = ops.maximum(ops.sum(target), 1.0)
-            mean_p = ops.sum(target[:, None] * probs, axis=0) / n
-            balance = -ops.sum(mean_p * ops.log(mean_p + 1e-7))
-            loss = loss - self.diversity * balance
+            loss = loss - self.diversity * class_balance(logits, target)
         return batch["lambda"] * loss
 
     def get_config(self):
